@@ -1,0 +1,58 @@
+rule combos:
+    input:
+        PLAN.combo_inputs,
+    output:
+        f"{COHORT_DIR}/combos.csv",
+    params:
+        settings=PLAN.settings_json,
+    log:
+        f"{DATA}/logs/cohorts/{COHORT}/combos.log",
+    shell:
+        "{PY} {SCRIPTS}/cohort.py combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule manifest:
+    input:
+        f"{COHORT_DIR}/combos.csv",
+    output:
+        f"{COHORT_DIR}/manifest.json",
+    params:
+        settings=PLAN.settings_json,
+    log:
+        f"{DATA}/logs/cohorts/{COHORT}/manifest.log",
+    shell:
+        "{PY} {SCRIPTS}/cohort.py manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+checkpoint membership:
+    input:
+        f"{COHORT_DIR}/manifest.json",
+        PLAN.table_inputs,
+    output:
+        MEMBERSHIP,
+    params:
+        settings=PLAN.settings_json,
+    log:
+        f"{DATA}/logs/cohorts/{COHORT}/membership.log",
+    shell:
+        "{PY} {SCRIPTS}/cohort.py membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule cohort:
+    input:
+        MEMBERSHIP,
+
+
+rule all_drafts:
+    input:
+        gen_targets("draft"),
+
+
+rule all_essays:
+    input:
+        gen_targets("essay"),
+
+
+rule all_evaluations:
+    input:
+        gen_targets("evaluation"),

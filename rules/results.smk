@@ -1,0 +1,13 @@
+rule results:
+    input:
+        gen_targets("evaluation"),
+    output:
+        scores=f"{PLAN.results_dir}/parsed_scores.csv",
+        pivot=f"{PLAN.results_dir}/evaluation_scores_by_template_model.csv",
+    params:
+        data_root=DATA,
+    log:
+        f"{DATA}/logs/results.log",
+    shell:
+        "{PY} {SCRIPTS}/results.py --data-root {params.data_root:q}"
+        " --scores {output.scores:q} --pivot {output.pivot:q} > {log:q} 2>&1"

@@ -1,0 +1,103 @@
+"""The `daydream` command: check an experiment, plan combos, parse a score, build score tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+
+def _load_config(args) -> dict:
+    from .settings import normalize_config, read_config_file
+
+    config = read_config_file(args.config) if args.config else {}
+    for key in ("data_root", "templates_root", "k_max", "description_level"):
+        value = getattr(args, key, None)
+        if value is not None:
+            config[key] = value
+    return normalize_config(config)
+
+
+def _settings(config: dict):
+    from .workflow_plan import settings_from_config
+
+    return settings_from_config(config)
+
+
+def cmd_check(args) -> int:
+    from .cohort import build_membership, combo_levels, counts, plan_cohort
+    from .experiment import STAGES, check_experiment_axes, load_experiment
+    from .providers import check_endpoints
+
+    config = _load_config(args)
+    experiment = load_experiment(config["data_root"], config["templates_root"])
+    check_experiment_axes(experiment)
+    endpoints = check_endpoints(experiment, config)
+    plan = plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"))
+    fallbacks = []
+    for combo in plan.combos:
+        for concept_id, level, _ in combo_levels(experiment, combo):
+            if level != combo.description_level:
+                fallbacks.append(f"{concept_id} ({combo.description_level} -> {level})")
+    rows = build_membership(plan, experiment)
+    n = counts(rows)
+    out = sys.stdout
+    active = experiment.active_concepts()
+    print(f"experiment: {Path(config['data_root']).resolve()}", file=out)
+    print(f"active concepts ({len(active)} of {len(experiment.concepts)}): " + ", ".join(c.concept_id for c in active), file=out)
+    print(f"description level: {config['description_level']}; k_max: {config['k_max']}", file=out)
+    if fallbacks:
+        print("description fallbacks: " + ", ".join(sorted(set(fallbacks))), file=out)
+    for stage in STAGES:
+        templates = experiment.active_templates(stage)
+        listed = ", ".join(f"{t.template_id} [{t.generator}{', ' + t.parser if t.parser else ''}]" for t in templates)
+        print(f"{stage} templates ({len(templates)}): {listed}", file=out)
+    for label, models in (("generation", experiment.generation_models()), ("evaluation", experiment.evaluation_models())):
+        listed = ", ".join(f"{m.model_id} ({endpoints[m.model_id].name})" for m in models)
+        print(f"{label} models ({len(models)}): {listed}", file=out)
+    print("replicates: " + ", ".join(f"{s}={experiment.replicates[s]}" for s in STAGES), file=out)
+    print(f"cohort: {plan.cohort_id} ({plan.mode}, {len(plan.combos)} combos)", file=out)
+    llm_essays = sum(
+        1 for r in rows if r.stage == "essay" and experiment.template("essay", r.template_id).generator == "llm"
+    )
+    print(
+        f"cube: {n['draft']} drafts, {n['essay']} essays, {n['evaluation']} evaluations; "
+        f"LLM calls: {n['draft'] + llm_essays + n['evaluation']}",
+        file=out,
+    )
+    print("OK", file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="daydream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def experiment_args(p):
+        p.add_argument("--config", default="config/config.yaml", help="config file (default config/config.yaml if present)")
+        p.add_argument("--data-root", dest="data_root")
+        p.add_argument("--templates-root", dest="templates_root")
+        p.add_argument("--k-max", dest="k_max", type=int)
+        p.add_argument("--description-level", dest="description_level")
+
+    check = sub.add_parser("check", help="validate an experiment directory and summarise its cube")
+    experiment_args(check)
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (InputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Cohort planning: which combos, the manifest and cohort id, and the membership rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ids
+from .combos import Combo, all_combos, read_selected_combos
+from .errors import InputError
+from .experiment import Experiment, resolve_description
+from .tables import read_table, read_text
+
+MEMBERSHIP_COLUMNS = [
+    "stage",
+    "gen_id",
+    "cohort_id",
+    "parent_gen_id",
+    "combo_id",
+    "template_id",
+    "llm_model_id",
+    "replicate",
+]
+
+
+@dataclass(frozen=True)
+class MembershipRow:
+    stage: str
+    gen_id: str
+    cohort_id: str
+    parent_gen_id: str
+    combo_id: str
+    template_id: str
+    llm_model_id: str
+    replicate: int
+
+
+@dataclass(frozen=True)
+class CuratedEssay:
+    """An essay named in selected_essays.txt, with the metadata its rows are rebuilt from."""
+
+    essay_gen_id: str
+    combo_id: str
+    draft_template: str
+    essay_template: str
+    llm_model_id: str
+    draft_replicate: int
+    essay_replicate: int
+
+
+@dataclass
+class CohortPlan:
+    cohort_id: str
+    manifest: dict
+    combos: list[Combo]
+    mode: str  # "cartesian" or "curated"
+    curated: list[CuratedEssay] = field(default_factory=list)
+    selection: dict | None = None  # how the combos were chosen, recorded in the manifest
+
+    def manifest_document(self) -> dict:
+        doc = {"cohort_id": self.cohort_id, "mode": self.mode, **self.manifest}
+        if self.selection:
+            doc["combo_selection"] = self.selection
+        return doc
+
+
+@dataclass(frozen=True)
+class Settings:
+    k_max: int
+    description_level: str
+    cohort_id: str | None = None  # explicit override (config or DD_COHORT)
+    combo_selection: str = "all"
+    cover_t: int = 2
+    cover_time_limit_s: float = 60.0
+
+
+def selected_combos_path(data_root: Path) -> Path:
+    return Path(data_root) / "2_tasks" / "selected_combo_mappings.csv"
+
+
+def selected_essays_path(data_root: Path) -> Path:
+    return Path(data_root) / "2_tasks" / "selected_essays.txt"
+
+
+def combo_mappings_path(data_root: Path) -> Path:
+    return Path(data_root) / "combo_mappings.csv"
+
+
+def read_selected_essays(path: Path) -> list[str]:
+    ids_seen: list[str] = []
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not ids.is_safe_id(text):
+            raise InputError(f"unsafe gen_id {text!r}", file=path, line=number, field="gen_id")
+        if text not in ids_seen:
+            ids_seen.append(text)
+    if not ids_seen:
+        raise InputError("no essay gen_ids listed", file=path)
+    return ids_seen
+
+
+def _read_metadata(data_root: Path, stage: str, gen_id: str) -> tuple[dict, Path]:
+    path = Path(data_root) / "gens" / stage / gen_id / "metadata.json"
+    if not path.is_file():
+        raise InputError(f"{stage} {gen_id}: metadata.json not found in the gens store", file=path, field="metadata")
+    try:
+        return json.loads(read_text(path)), path
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{stage} {gen_id}: invalid JSON: {exc}", file=path, line=exc.lineno) from None
+
+
+def _require(meta: dict, path: Path, stage: str, gen_id: str, name: str) -> str:
+    value = meta.get(name)
+    if value in (None, ""):
+        raise InputError(f"{stage} {gen_id}: missing field {name!r} in metadata", file=path, field=name)
+    return str(value)
+
+
+def _replicate(meta: dict) -> int:
+    try:
+        return max(1, int(meta.get("replicate") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEssay]:
+    curated = []
+    for essay_id in essay_ids:
+        essay_meta, essay_path = _read_metadata(data_root, "essay", essay_id)
+        draft_id = _require(essay_meta, essay_path, "essay", essay_id, "parent_gen_id")
+        essay_template = _require(essay_meta, essay_path, "essay", essay_id, "template_id")
+        draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
+        curated.append(
+            CuratedEssay(
+                essay_gen_id=essay_id,
+                combo_id=_require(draft_meta, draft_path, "draft", draft_id, "combo_id"),
+                draft_template=_require(draft_meta, draft_path, "draft", draft_id, "template_id"),
+                essay_template=essay_template,
+                llm_model_id=_require(draft_meta, draft_path, "draft", draft_id, "llm_model_id"),
+                draft_replicate=_replicate(draft_meta),
+                essay_replicate=_replicate(essay_meta),
+            )
+        )
+    return curated
+
+
+def combos_from_mappings(data_root: Path, combo_ids: list[str], experiment: Experiment, needed_by: dict) -> list[Combo]:
+    """Rebuild combos by id from combo_mappings.csv (curated mode)."""
+    path = combo_mappings_path(data_root)
+    if not path.exists():
+        raise InputError("combo_mappings.csv is needed to rebuild curated drafts but does not exist", file=path)
+    order = {c.concept_id: i for i, c in enumerate(experiment.concepts)}
+    found: dict[str, list[dict]] = {}
+    for row in read_table(path, ["combo_id", "concept_id", "description_level", "k_max"]):
+        if row["combo_id"] in needed_by:
+            found.setdefault(row["combo_id"], []).append(row)
+    combos = []
+    for cid in combo_ids:
+        rows = found.get(cid)
+        if not rows:
+            raise InputError(
+                f"essay {needed_by[cid]}: combo {cid} is not in combo_mappings.csv", file=path, field="combo_id"
+            )
+        concept_ids = sorted({r["concept_id"] for r in rows}, key=lambda c: order.get(c, len(order)))
+        combos.append(Combo(cid, tuple(concept_ids), rows[0]["description_level"], int(rows[0]["k_max"])))
+    return combos
+
+
+def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | None = None) -> CohortPlan:
+    """Decide the cohort's combos and id. Reads only the experiment and the gens store metadata."""
+    data_root = experiment.data_root
+    draft_templates = [t.template_id for t in experiment.active_templates("draft")]
+    essay_templates = [t.template_id for t in experiment.active_templates("essay")]
+    evaluation_templates = [t.template_id for t in experiment.active_templates("evaluation")]
+    generation_llms = [m.model_id for m in experiment.generation_models()]
+    evaluation_llms = [m.model_id for m in experiment.evaluation_models()]
+    selection = None
+    curated: list[CuratedEssay] = []
+
+    if selected_essays_path(data_root).exists():
+        mode = "curated"
+        curated = read_curated_essays(data_root, read_selected_essays(selected_essays_path(data_root)))
+        combo_ids = list(dict.fromkeys(c.combo_id for c in curated))
+        combos = combos_from_mappings(data_root, combo_ids, experiment, {c.combo_id: c.essay_gen_id for c in curated})
+        draft_templates = [c.draft_template for c in curated]
+        essay_templates = [c.essay_template for c in curated]
+        generation_llms = [c.llm_model_id for c in curated]
+    else:
+        mode = "cartesian"
+        if selected_combos_path(data_root).exists():
+            combos = read_selected_combos(selected_combos_path(data_root), experiment)
+            selection = {"method": "selected_combo_mappings", "size": len(combos)}
+        elif settings.combo_selection == "cover":
+            from .cover import cover_combos
+
+            combos, selection = cover_combos(
+                experiment, settings.k_max, settings.description_level, settings.cover_t, settings.cover_time_limit_s
+            )
+        else:
+            combos = all_combos(experiment, settings.k_max, settings.description_level)
+
+    manifest = ids.cohort_manifest(
+        [c.combo_id for c in combos],
+        draft_templates,
+        essay_templates,
+        evaluation_templates,
+        generation_llms,
+        evaluation_llms,
+    )
+    explicit = ids.cohort_override(settings.cohort_id, env_cohort)
+    cohort = explicit or ids.cohort_id(manifest)
+    return CohortPlan(cohort, manifest, combos, mode, curated, selection)
+
+
+def _cartesian_drafts(plan: CohortPlan, experiment: Experiment):
+    reps = experiment.replicates["draft"]
+    for combo in plan.combos:
+        for template in experiment.active_templates("draft"):
+            for model in experiment.generation_models():
+                for rep in range(1, reps + 1):
+                    task = ids.draft_task_id(combo.combo_id, template.template_id, model.model_id)
+                    yield task, rep, combo.combo_id, template.template_id, model.model_id
+
+
+def build_membership(plan: CohortPlan, experiment: Experiment) -> list[MembershipRow]:
+    cohort = plan.cohort_id
+    rows: list[MembershipRow] = []
+    essays: list[MembershipRow] = []
+    if plan.mode == "curated":
+        for item in plan.curated:
+            task = ids.draft_task_id(item.combo_id, item.draft_template, item.llm_model_id)
+            draft_id = ids.gen_id("draft", task, cohort, ids.draft_salt(item.draft_replicate))
+            rows.append(
+                MembershipRow("draft", draft_id, cohort, "", item.combo_id, item.draft_template, item.llm_model_id, item.draft_replicate)
+            )
+            essay_id = ids.gen_id(
+                "essay",
+                ids.essay_task_id(task, item.essay_template),
+                cohort,
+                ids.essay_salt(item.draft_replicate, item.essay_replicate),
+            )
+            essays.append(
+                MembershipRow("essay", essay_id, cohort, draft_id, item.combo_id, item.essay_template, item.llm_model_id, item.essay_replicate)
+            )
+    else:
+        essay_reps = experiment.replicates["essay"]
+        for task, rep, combo_id, template_id, model_id in _cartesian_drafts(plan, experiment):
+            draft_id = ids.gen_id("draft", task, cohort, ids.draft_salt(rep))
+            rows.append(MembershipRow("draft", draft_id, cohort, "", combo_id, template_id, model_id, rep))
+            for essay_template in experiment.active_templates("essay"):
+                for essay_rep in range(1, essay_reps + 1):
+                    essay_id = ids.gen_id(
+                        "essay",
+                        ids.essay_task_id(task, essay_template.template_id),
+                        cohort,
+                        ids.essay_salt(rep, essay_rep),
+                    )
+                    essays.append(
+                        MembershipRow("essay", essay_id, cohort, draft_id, combo_id, essay_template.template_id, model_id, essay_rep)
+                    )
+    rows.extend(essays)
+    eval_reps = experiment.replicates["evaluation"]
+    for essay in essays:
+        for template in experiment.active_templates("evaluation"):
+            for model in experiment.evaluation_models():
+                for rep in range(1, eval_reps + 1):
+                    task = ids.evaluation_task_id(essay.gen_id, template.template_id, model.model_id)
+                    rows.append(
+                        MembershipRow(
+                            "evaluation",
+                            ids.gen_id("evaluation", task, cohort, ids.evaluation_salt(rep)),
+                            cohort,
+                            essay.gen_id,
+                            essay.combo_id,
+                            template.template_id,
+                            model.model_id,
+                            rep,
+                        )
+                    )
+    return check_integrity(rows)
+
+
+def check_integrity(rows: list[MembershipRow]) -> list[MembershipRow]:
+    """Drop (stage, gen_id) duplicates; every essay's parent must be a cohort draft and every
+    evaluation's parent a cohort essay."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for row in rows:
+        key = (row.stage, row.gen_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(row)
+    parents = {"essay": "draft", "evaluation": "essay"}
+    for row in unique:
+        parent_stage = parents.get(row.stage)
+        if parent_stage and (parent_stage, row.parent_gen_id) not in seen:
+            raise InputError(
+                f"{row.stage} {row.gen_id}: parent {row.parent_gen_id!r} is not a {parent_stage} of cohort {row.cohort_id}",
+                field="parent_gen_id",
+            )
+    return unique
+
+
+def membership_csv(rows: list[MembershipRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MEMBERSHIP_COLUMNS)
+    for row in rows:
+        writer.writerow([getattr(row, name) for name in MEMBERSHIP_COLUMNS])
+    return buffer.getvalue()
+
+
+def read_membership(path: Path) -> list[MembershipRow]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [
+            MembershipRow(
+                r["stage"], r["gen_id"], r["cohort_id"], r["parent_gen_id"], r["combo_id"], r["template_id"], r["llm_model_id"], int(r["replicate"])
+            )
+            for r in csv.DictReader(handle)
+        ]
+
+
+def combo_levels(experiment: Experiment, combo: Combo) -> list[tuple[str, str, Path]]:
+    """(concept_id, level used, description file) for each concept of a combo, in combo order."""
+    return [(cid, *resolve_description(experiment.data_root, cid, combo.description_level)) for cid in combo.concept_ids]
+
+
+def counts(rows: list[MembershipRow]) -> dict[str, int]:
+    result = {"draft": 0, "essay": 0, "evaluation": 0}
+    for row in rows:
+        result[row.stage] += 1
+    return result
+
+
+def plan_summary(plan: CohortPlan) -> dict:
+    return {"cohort_id": plan.cohort_id, "mode": plan.mode, "combos": len(plan.combos), "selection": plan.selection}
+

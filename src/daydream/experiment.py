@@ -1,0 +1,280 @@
+"""The experiment definition: concept, template, model and replication tables, validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, row_error
+from .ids import is_safe_id
+from .tables import (
+    check_unique,
+    parse_bool,
+    parse_optional_float,
+    parse_positive_int,
+    read_table,
+    read_text,
+)
+
+STAGES = ("draft", "essay", "evaluation")
+LEVELS = ("sentence", "paragraph", "article")
+DRAFT_PARSERS = ("", "identity", "essay_idea_last", "essay_block")
+EVALUATION_PARSERS = ("in_last_line", "complex")
+TEMPLATE_VARIABLES = {
+    "draft": {"concepts"},
+    "essay": {"draft_block", "links_block"},
+    "evaluation": {"response"},
+}
+TEMPLATE_COLUMNS = ["template_id", "template_name", "description", "parser", "generator", "active"]
+MODEL_COLUMNS = ["id", "model", "provider", "display_name", "for_generation", "for_evaluation"]
+
+
+@dataclass(frozen=True)
+class Concept:
+    concept_id: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Template:
+    stage: str
+    template_id: str
+    name: str
+    parser: str
+    generator: str
+    active: bool
+    path: Path
+
+
+@dataclass(frozen=True)
+class Model:
+    model_id: str
+    model: str
+    provider: str
+    display_name: str
+    for_generation: bool
+    for_evaluation: bool
+    input_price: float | None = None
+    output_price: float | None = None
+
+
+@dataclass
+class Experiment:
+    data_root: Path
+    templates_root: Path
+    concepts: list[Concept]
+    templates: dict[str, list[Template]]
+    models: list[Model]
+    replicates: dict[str, int]
+    sources: dict[str, Path] = field(default_factory=dict)
+
+    def active_concepts(self) -> list[Concept]:
+        return [c for c in self.concepts if c.active]
+
+    def active_templates(self, stage: str) -> list[Template]:
+        return [t for t in self.templates[stage] if t.active]
+
+    def template(self, stage: str, template_id: str) -> Template:
+        for t in self.templates[stage]:
+            if t.template_id == template_id:
+                return t
+        raise InputError(f"unknown {stage} template id {template_id!r}", file=self.sources[stage], field="template_id")
+
+    def model(self, model_id: str) -> Model:
+        for m in self.models:
+            if m.model_id == model_id:
+                return m
+        raise InputError(f"unknown model id {model_id!r}", file=self.sources["models"], field="id")
+
+    def generation_models(self) -> list[Model]:
+        return [m for m in self.models if m.for_generation]
+
+    def evaluation_models(self) -> list[Model]:
+        return [m for m in self.models if m.for_evaluation]
+
+    def concept(self, concept_id: str) -> Concept:
+        for c in self.concepts:
+            if c.concept_id == concept_id:
+                return c
+        raise InputError(f"unknown concept id {concept_id!r}", file=self.sources["concepts"], field="concept_id")
+
+
+def _check_safe(row: dict, field_name: str, path: Path) -> str:
+    value = row[field_name]
+    if not is_safe_id(value):
+        raise row_error(f"unsafe id {value!r}: use only letters, digits and . _ - (no '/', no '..')", row, path, field_name)
+    return value
+
+
+def load_concepts(data_root: Path) -> list[Concept]:
+    path = data_root / "1_raw" / "concepts_metadata.csv"
+    rows = read_table(path, ["concept_id", "name", "active"])
+    concepts = []
+    for row in rows:
+        _check_safe(row, "concept_id", path)
+        if not row["name"]:
+            raise row_error("empty concept name", row, path, "name")
+        concepts.append(Concept(row["concept_id"], row["name"], parse_bool(row, "active", path)))
+    check_unique(rows, "concept_id", path)
+    return concepts
+
+
+def check_template_text(path: Path, stage: str) -> None:
+    """Parse a Jinja2 template and reject variables the stage does not provide."""
+    from jinja2 import Environment, TemplateSyntaxError, meta
+
+    text = read_text(path)
+    env = Environment()
+    try:
+        ast = env.parse(text)
+    except TemplateSyntaxError as exc:
+        raise InputError(f"template syntax error: {exc.message}", file=path, line=exc.lineno) from None
+    allowed = TEMPLATE_VARIABLES[stage] | set(env.globals)
+    unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
+    if unknown:
+        raise InputError(
+            f"undefined template variable(s) {', '.join(unknown)}; a {stage} template may use: "
+            + ", ".join(sorted(TEMPLATE_VARIABLES[stage])),
+            file=path,
+            field=unknown[0],
+        )
+
+
+def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Template]:
+    path = data_root / "1_raw" / f"{stage}_templates.csv"
+    rows = read_table(path, TEMPLATE_COLUMNS)
+    templates = []
+    for row in rows:
+        template_id = _check_safe(row, "template_id", path)
+        active = parse_bool(row, "active", path)
+        generator = row["generator"].lower()
+        if generator not in ("llm", "copy"):
+            raise row_error(f"generator must be 'llm' or 'copy', got {row['generator']!r}", row, path, "generator")
+        if generator == "copy" and stage != "essay":
+            raise row_error(f"generator 'copy' is only for essay templates, not {stage}", row, path, "generator")
+        parser = row["parser"]
+        if stage == "draft" and parser not in DRAFT_PARSERS:
+            raise row_error(
+                f"unknown draft parser {parser!r}; known: essay_idea_last, essay_block, identity (or empty)",
+                row,
+                path,
+                "parser",
+            )
+        if stage == "evaluation" and active and parser not in EVALUATION_PARSERS:
+            raise row_error(
+                f"unknown evaluation parser {parser!r}; known: {', '.join(EVALUATION_PARSERS)}",
+                row,
+                path,
+                "parser",
+            )
+        text_path = templates_root / stage / f"{template_id}.txt"
+        if active and generator == "llm":
+            if not text_path.is_file():
+                raise row_error(f"template file missing: {text_path}", row, path, "template_id")
+            check_template_text(text_path, stage)
+        templates.append(
+            Template(stage, template_id, row["template_name"], parser, generator, active, text_path)
+        )
+    check_unique(rows, "template_id", path)
+    return templates
+
+
+def load_models(data_root: Path) -> list[Model]:
+    path = data_root / "1_raw" / "llm_models.csv"
+    rows = read_table(path, MODEL_COLUMNS)
+    models = []
+    for row in rows:
+        _check_safe(row, "id", path)
+        for_generation = parse_bool(row, "for_generation", path)
+        for_evaluation = parse_bool(row, "for_evaluation", path)
+        if (for_generation or for_evaluation) and not row["model"]:
+            raise row_error("empty model string", row, path, "model")
+        if (for_generation or for_evaluation) and not is_safe_id(row["provider"]):
+            raise row_error(f"bad provider name {row['provider']!r}", row, path, "provider")
+        models.append(
+            Model(
+                row["id"],
+                row["model"],
+                row["provider"],
+                row["display_name"],
+                for_generation,
+                for_evaluation,
+                parse_optional_float(row, "input_price_per_mtok", path) if "input_price_per_mtok" in row else None,
+                parse_optional_float(row, "output_price_per_mtok", path) if "output_price_per_mtok" in row else None,
+            )
+        )
+    check_unique(rows, "id", path)
+    return models
+
+
+def load_replicates(data_root: Path) -> dict[str, int]:
+    path = data_root / "1_raw" / "replication_config.csv"
+    rows = read_table(path, ["stage", "replicates"])
+    replicates: dict[str, int] = {}
+    for row in rows:
+        stage = row["stage"]
+        if stage not in STAGES:
+            raise row_error(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}", row, path, "stage")
+        if stage in replicates:
+            raise row_error(f"duplicate stage {stage!r}", row, path, "stage")
+        replicates[stage] = parse_positive_int(row, "replicates", path)
+    for stage in STAGES:
+        if stage not in replicates:
+            raise InputError(f"no row for stage {stage!r}", file=path, field="stage")
+    return replicates
+
+
+def load_experiment(data_root: str | Path, templates_root: str | Path) -> Experiment:
+    """Read and validate every table of an experiment directory (no LLM, no writes)."""
+    data_root = Path(data_root)
+    templates_root = Path(templates_root)
+    raw = data_root / "1_raw"
+    if not raw.is_dir():
+        raise InputError("experiment directory not found (expected <data_root>/1_raw)", file=raw)
+    experiment = Experiment(
+        data_root=data_root,
+        templates_root=templates_root,
+        concepts=load_concepts(data_root),
+        templates={stage: load_templates(data_root, templates_root, stage) for stage in STAGES},
+        models=load_models(data_root),
+        replicates=load_replicates(data_root),
+        sources={
+            "concepts": raw / "concepts_metadata.csv",
+            "models": raw / "llm_models.csv",
+            "replicates": raw / "replication_config.csv",
+            **{stage: raw / f"{stage}_templates.csv" for stage in STAGES},
+        },
+    )
+    return experiment
+
+
+def description_path(data_root: Path, level: str, concept_id: str) -> Path:
+    return Path(data_root) / "1_raw" / "concepts" / f"descriptions-{level}" / f"{concept_id}.txt"
+
+
+def resolve_description(data_root: Path, concept_id: str, level: str) -> tuple[str, Path]:
+    """The level actually used for a concept and its file: the configured level, else the
+    nearest shorter one, else (last resort) the nearest longer one."""
+    index = LEVELS.index(level)
+    order = list(reversed(LEVELS[: index + 1])) + list(LEVELS[index + 1 :])
+    for candidate in order:
+        path = description_path(data_root, candidate, concept_id)
+        if path.is_file():
+            return candidate, path
+    raise InputError(
+        f"concept {concept_id!r} has no description at any level (looked for {description_path(data_root, level, concept_id)})",
+        file=Path(data_root) / "1_raw" / "concepts_metadata.csv",
+        field="concept_id",
+    )
+
+
+def check_experiment_axes(experiment: Experiment) -> None:
+    """Errors that make the cube empty or unusable."""
+    for stage in STAGES:
+        if not experiment.active_templates(stage):
+            raise InputError(f"no active {stage} template", file=experiment.sources[stage], field="active")
+    if not experiment.generation_models():
+        raise InputError("no model is marked for_generation", file=experiment.sources["models"], field="for_generation")
+    if not experiment.evaluation_models():
+        raise InputError("no model is marked for_evaluation", file=experiment.sources["models"], field="for_evaluation")

@@ -1,0 +1,128 @@
+"""Deterministic identifiers, byte-for-byte compatible with the original DayDreaming ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Iterable
+
+PIPELINE_VERSION = "2025-09-09"
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def is_safe_id(value: str) -> bool:
+    """True when value can be used as one path component inside the data root."""
+    return bool(value) and bool(_SAFE_ID.match(value)) and value not in {".", ".."} and ".." not in value
+
+
+def check_safe_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not is_safe_id(value):
+        raise ValueError(f"unsafe {what} {value!r}: use only letters, digits and . _ - (no '/', no '..')")
+    return value
+
+
+def combo_id(concept_ids: Iterable[str], description_level: str, k_max: int) -> str:
+    ids = sorted(concept_ids)
+    key = "|".join(ids) + "|" + description_level + "|" + str(k_max)
+    return "combo_v1_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+
+
+def _to_base36(number: int) -> str:
+    if number == 0:
+        return "0"
+    digits = []
+    while number:
+        number, rem = divmod(number, 36)
+        digits.append(_BASE36[rem])
+    return "".join(reversed(digits))
+
+
+def gen_id(stage: str, task_id: str, run_id: str | None = None, salt: str | None = None) -> str:
+    h = hashlib.sha256()
+    parts = [stage, task_id]
+    if run_id:
+        parts.append(run_id)
+    if salt:
+        parts.append(salt)
+    for part in parts:
+        h.update(str(part).encode("utf-8"))
+        h.update(b"|")
+    value = int.from_bytes(h.digest()[:12], "big")
+    return _to_base36(value).rjust(16, "0")[:16]
+
+
+def draft_task_id(combo: str, draft_template: str, model_id: str) -> str:
+    return f"{combo}__{draft_template}__{model_id}"
+
+
+def essay_task_id(draft_task: str, essay_template: str) -> str:
+    return f"{draft_task}__{essay_template}"
+
+
+def evaluation_task_id(essay_gen_id: str, evaluation_template: str, model_id: str) -> str:
+    return f"{essay_gen_id}__{evaluation_template}__{model_id}"
+
+
+def draft_salt(replicate: int) -> str | None:
+    return f"rep{replicate}" if replicate > 1 else None
+
+
+def essay_salt(draft_replicate: int, essay_replicate: int) -> str | None:
+    if draft_replicate == 1 and essay_replicate == 1:
+        return None
+    return f"rep{draft_replicate}-{essay_replicate}"
+
+
+def evaluation_salt(replicate: int) -> str | None:
+    return f"rep{replicate}" if replicate > 1 else None
+
+
+def cohort_manifest(
+    combos: Iterable[str],
+    draft_templates: Iterable[str],
+    essay_templates: Iterable[str],
+    evaluation_templates: Iterable[str],
+    generation_llms: Iterable[str],
+    evaluation_llms: Iterable[str],
+) -> dict:
+    return {
+        "combos": sorted(set(combos)),
+        "templates": {
+            "draft": sorted(set(draft_templates)),
+            "essay": sorted(set(essay_templates)),
+            "evaluation": sorted(set(evaluation_templates)),
+        },
+        "llms": {
+            "generation": sorted(set(generation_llms)),
+            "evaluation": sorted(set(evaluation_llms)),
+        },
+    }
+
+
+def cohort_id(manifest: dict) -> str:
+    payload = {
+        "combos": manifest["combos"],
+        "llms": manifest["llms"],
+        "templates": manifest["templates"],
+        "prompt_versions": None,
+        "pipeline_version": PIPELINE_VERSION,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return "cohort-" + hashlib.blake2s(text.encode("utf-8"), digest_size=6).hexdigest()
+
+
+_UNSET = {"", "0", "false", "none", "null"}
+
+
+def cohort_override(config_value: object, env_value: str | None) -> str | None:
+    """The explicit cohort id, if any: the environment (DD_COHORT) wins over config."""
+    for raw in (env_value, config_value):
+        if raw is None:
+            continue
+        text = str(raw).strip()
+        if text.lower() in _UNSET:
+            continue
+        return check_safe_id(text, "cohort id")
+    return None

@@ -1,0 +1,182 @@
+"""OpenAI-compatible chat-completions client with bounded retries, and the offline provider."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from dataclasses import dataclass, field
+
+from .offline import offline_response
+
+RETRY_STATUSES = {408, 429}
+MAX_RETRY_AFTER_S = 600.0
+
+
+class LLMError(RuntimeError):
+    def __init__(self, message: str, status: int | None = None, excerpt: str = ""):
+        self.status = status
+        self.excerpt = excerpt
+        detail = f" (HTTP {status})" if status is not None else ""
+        tail = f": {excerpt!r}" if excerpt else ""
+        super().__init__(f"{message}{detail}{tail}")
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str | None
+    usage: dict
+    provider: str
+    model: str
+    duration_s: float
+    attempts: int = 1
+    response_id: str | None = None
+    retries: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    timeout_s: float = 300.0
+    max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, llm: dict) -> "RetryPolicy":
+        return cls(**{k: llm[k] for k in ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s") if k in llm})
+
+    def backoff(self, attempt: int, rng=random.random) -> float:
+        """Exponential backoff with jitter: between half and all of base * 2^(attempt-1)."""
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        return ceiling * (0.5 + 0.5 * rng())
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, min(float(value), MAX_RETRY_AFTER_S))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, min(when.timestamp() - now, MAX_RETRY_AFTER_S))
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _usage(data: dict) -> dict:
+    usage = data.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    total = int(usage.get("total_tokens") or (prompt + completion))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
+def _completion_from_body(status: int, body: str, provider: str, model: str) -> tuple[str, str | None, dict, str | None]:
+    if not body.strip():
+        raise LLMError("empty response body", status)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        raise LLMError("malformed JSON in response", status, _excerpt(body)) from None
+    if not isinstance(data, dict):
+        raise LLMError("unexpected JSON shape in response", status, _excerpt(body))
+    if data.get("error"):
+        raise LLMError(f"provider error: {_excerpt(json.dumps(data['error']))}", status)
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        raise LLMError("response has no choices", status, _excerpt(body))
+    choice = choices[0]
+    message = choice.get("message") or {}
+    text = message.get("content")
+    finish_reason = choice.get("finish_reason")
+    if not isinstance(text, str) or not text.strip():
+        raise LLMError(f"empty completion (finish_reason={finish_reason})", status, _excerpt(body))
+    return text, finish_reason, _usage(data), data.get("id")
+
+
+def chat_completion(
+    *,
+    base_url: str,
+    api_key: str | None,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    provider: str,
+    policy: RetryPolicy,
+    session=None,
+    sleep=time.sleep,
+    rng=random.random,
+) -> Completion:
+    """One chat completion; retries 408/429/5xx, timeouts and connection errors."""
+    import requests
+
+    session = session or requests.Session()
+    url = base_url.rstrip("/") + "/chat/completions"
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    payload = {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+    started = time.monotonic()
+    retries = []
+    for attempt in range(1, policy.max_attempts + 1):
+        wait = None
+        try:
+            response = session.post(url, headers=headers, json=payload, timeout=policy.timeout_s)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            problem = f"{type(exc).__name__}"
+            if attempt == policy.max_attempts:
+                raise LLMError(f"request failed after {attempt} attempts: {problem}: {exc}") from None
+        else:
+            status = response.status_code
+            if status == 200:
+                text, finish_reason, usage, response_id = _completion_from_body(status, response.text, provider, model)
+                return Completion(
+                    text, finish_reason, usage, provider, model, time.monotonic() - started, attempt, response_id, retries
+                )
+            problem = f"HTTP {status}"
+            if status not in RETRY_STATUSES and status < 500:
+                raise LLMError("request rejected", status, _excerpt(response.text))
+            if attempt == policy.max_attempts:
+                raise LLMError(f"giving up after {attempt} attempts", status, _excerpt(response.text))
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+        if wait is None:
+            wait = policy.backoff(attempt, rng)
+        retries.append({"attempt": attempt, "problem": problem, "wait_s": round(wait, 3)})
+        sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def offline_completion(*, stage: str, prompt: str, model: str, max_tokens: int) -> Completion:
+    started = time.monotonic()
+    text = offline_response(stage, prompt, model)
+    prompt_tokens = len(prompt.split())
+    completion_tokens = len(text.split())
+    finish_reason = "stop"
+    if completion_tokens > max_tokens:
+        text = " ".join(text.split(" ")[:max_tokens])
+        completion_tokens = max_tokens
+        finish_reason = "length"
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    return Completion(text, finish_reason, usage, "offline", model, time.monotonic() - started)

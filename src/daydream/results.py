@@ -1,0 +1,134 @@
+"""Score tables from the gens store: one row per evaluation, and the essay x evaluator pivot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SCORE_COLUMNS = [
+    "gen_id",
+    "parent_gen_id",
+    "cohort_id",
+    "evaluation_template",
+    "evaluation_llm_model",
+    "replicate",
+    "score",
+    "error",
+    "combo_id",
+    "draft_template",
+    "generation_template",
+    "generation_model",
+    "evaluation_response_path",
+    "generation_response_path",
+]
+ESSAY_KEYS = ["parent_gen_id", "combo_id", "draft_template", "generation_template", "generation_model"]
+
+
+def _metadata(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
+    from .parsers import ParseError, parse_score
+
+    parsed = gen_dir / "parsed.txt"
+    if parsed.is_file():
+        text = parsed.read_text(encoding="utf-8", errors="replace").strip()
+        try:
+            score = float(text)
+        except ValueError:
+            return None, f"invalid parsed.txt: {text[:60]!r}"
+        if not 0.0 <= score <= 10.0:
+            return None, f"score {score:g} outside 0-10"
+        return score, ""
+    raw = gen_dir / "raw.txt"
+    if not raw.is_file():
+        return None, "no raw.txt and no parsed.txt"
+    parser = meta.get("parser_name")
+    if meta.get("truncated"):
+        return None, "parsed.txt missing: response truncated"
+    try:
+        parse_score(raw.read_text(encoding="utf-8", errors="replace"), parser or "")
+    except ParseError as exc:
+        return None, f"parsed.txt missing: {exc}"
+    return None, "parsed.txt missing: parse job not run"
+
+
+def score_rows(data_root: str | Path) -> list[dict]:
+    gens = Path(data_root) / "gens"
+    rows = []
+    essay_cache: dict[str, dict] = {}
+    for gen_dir in sorted((gens / "evaluation").glob("*/")):
+        meta = _metadata(gen_dir / "metadata.json")
+        if not meta:
+            continue
+        essay_id = meta.get("parent_gen_id") or ""
+        if essay_id not in essay_cache:
+            essay = _metadata(gens / "essay" / essay_id / "metadata.json") if essay_id else {}
+            draft_id = essay.get("parent_gen_id") or ""
+            draft = _metadata(gens / "draft" / draft_id / "metadata.json") if draft_id else {}
+            essay_cache[essay_id] = {
+                "combo_id": draft.get("combo_id") or essay.get("combo_id") or meta.get("combo_id") or "",
+                "draft_template": draft.get("template_id") or "",
+                "generation_template": essay.get("template_id") or "",
+                "generation_model": draft.get("llm_model_id") or essay.get("llm_model_id") or "",
+                "generation_response_path": str(gens / "essay" / essay_id / "parsed.txt") if essay_id else "",
+            }
+        score, error = _score_or_error(gen_dir, meta)
+        rows.append(
+            {
+                "gen_id": meta.get("gen_id") or gen_dir.name,
+                "parent_gen_id": essay_id,
+                "cohort_id": meta.get("cohort_id") or "",
+                "evaluation_template": meta.get("template_id") or "",
+                "evaluation_llm_model": meta.get("llm_model_id") or "",
+                "replicate": meta.get("replicate") or 1,
+                "score": score,
+                "error": error,
+                **essay_cache[essay_id],
+                "evaluation_response_path": str(gen_dir / "raw.txt"),
+            }
+        )
+    return rows
+
+
+def scores_frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def pivot_scores(scores):
+    """Rows = essay, columns = evaluation_template__evaluation_model (mean over replicates, with
+    __n, __min, __max), plus sum_scores over the mean columns."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna()].copy()
+    if ok.empty:
+        return pd.DataFrame(columns=ESSAY_KEYS + ["sum_scores"])
+    ok["evaluator"] = ok["evaluation_template"] + "__" + ok["evaluation_llm_model"]
+    ok["score"] = ok["score"].astype(float)
+    grouped = ok.groupby(ESSAY_KEYS + ["evaluator"])["score"].agg(["mean", "count", "min", "max"]).reset_index()
+    wide = grouped.pivot(index=ESSAY_KEYS, columns="evaluator")
+    evaluators = sorted(ok["evaluator"].unique())
+    table = pd.DataFrame(index=wide.index)
+    for evaluator in evaluators:
+        table[evaluator] = wide[("mean", evaluator)].round(4)
+        table[f"{evaluator}__n"] = wide[("count", evaluator)].astype("Int64")
+        table[f"{evaluator}__min"] = wide[("min", evaluator)]
+        table[f"{evaluator}__max"] = wide[("max", evaluator)]
+    table["sum_scores"] = table[evaluators].sum(axis=1, min_count=1).round(4)
+    return table.reset_index().sort_values(ESSAY_KEYS).reset_index(drop=True)
+
+
+def write_results(data_root: str | Path, scores_path: str | Path, pivot_path: str | Path) -> None:
+    from .fileio import write_atomic
+
+    scores = scores_frame(score_rows(data_root))
+    write_atomic(scores_path, scores.to_csv(index=False))
+    write_atomic(pivot_path, pivot_scores(scores).to_csv(index=False))
+    errors = int((scores["error"] != "").sum())
+    print(f"{len(scores)} evaluations, {errors} with errors -> {scores_path}")

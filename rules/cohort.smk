@@ -3,12 +3,14 @@ rule combos:
         PLAN.combo_inputs,
     output:
         f"{COHORT_DIR}/combos.csv",
-    params:
-        settings=PLAN.settings_json,
     log:
         f"{DATA}/logs/cohorts/{COHORT}/combos.log",
+    conda:
+        "../envs/daydream.yaml"
+    params:
+        settings=PLAN.settings_json,
     shell:
-        "{PY} {SCRIPTS}/cohort.py combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "$PY $SCRIPTS/cohort.py combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule manifest:
@@ -16,12 +18,14 @@ rule manifest:
         f"{COHORT_DIR}/combos.csv",
     output:
         f"{COHORT_DIR}/manifest.json",
-    params:
-        settings=PLAN.settings_json,
     log:
         f"{DATA}/logs/cohorts/{COHORT}/manifest.log",
+    conda:
+        "../envs/daydream.yaml"
+    params:
+        settings=PLAN.settings_json,
     shell:
-        "{PY} {SCRIPTS}/cohort.py manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "$PY $SCRIPTS/cohort.py manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 checkpoint membership:
@@ -30,12 +34,14 @@ checkpoint membership:
         PLAN.table_inputs,
     output:
         MEMBERSHIP,
-    params:
-        settings=PLAN.settings_json,
     log:
         f"{DATA}/logs/cohorts/{COHORT}/membership.log",
+    conda:
+        "../envs/daydream.yaml"
+    params:
+        settings=PLAN.settings_json,
     shell:
-        "{PY} {SCRIPTS}/cohort.py membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "$PY $SCRIPTS/cohort.py membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule cohort:

@@ -1,5 +1,6 @@
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -19,10 +20,18 @@ DATA = PLAN.data_root
 COHORT = PLAN.cohort_id
 COHORT_DIR = f"{DATA}/cohorts/{COHORT}"
 MEMBERSHIP = f"{COHORT_DIR}/membership.csv"
-PY = CONFIG["python"] or sys.executable
-SCRIPTS = str(Path(workflow.basedir) / "workflow" / "scripts")
-# Not tracked as params: changing timeouts, retries or a provider's URL must never re-run paid calls.
-os.environ["DAYDREAM_RUNTIME"] = json.dumps(PLAN.runtime_settings())
+# Job commands call `$PY $SCRIPTS/<script>.py`. The interpreter, the script folder and the runtime
+# settings (timeouts, retries, provider URLs, prices) live in the shell prefix, not in params or
+# the command text, so none of them counts as a change that would re-run paid LLM jobs.
+shell.prefix(
+    "set -euo pipefail; "
+    f"PY={shlex.quote(CONFIG['python'] or sys.executable)}; "
+    f"SCRIPTS={shlex.quote(str(Path(workflow.basedir) / 'workflow' / 'scripts'))}; "
+    # (the prefix is formatted like a command, so the JSON's braces are doubled)
+    "export DAYDREAM_RUNTIME="
+    + shlex.quote(json.dumps(PLAN.runtime_settings())).replace("{", "{{").replace("}", "}}")
+    + "; "
+)
 
 
 wildcard_constraints:

@@ -8,12 +8,14 @@ rule prompt:
         unpack(prompt_inputs),
     output:
         f"{DATA}/gens/{{stage}}/{{gen_id}}/prompt.txt",
-    params:
-        spec=prompt_params,
     log:
         f"{DATA}/logs/{{stage}}/{{gen_id}}/prompt.log",
+    conda:
+        "../envs/daydream.yaml"
+    params:
+        spec=prompt_params,
     shell:
-        "{PY} {SCRIPTS}/render_prompt.py --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "$PY $SCRIPTS/render_prompt.py --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule raw:
@@ -22,14 +24,16 @@ rule raw:
     output:
         raw=f"{DATA}/gens/{{stage}}/{{gen_id}}/raw.txt",
         metadata=f"{DATA}/gens/{{stage}}/{{gen_id}}/metadata.json",
-    params:
-        spec=raw_params,
-    resources:
-        **PROVIDER_RESOURCES,
     log:
         f"{DATA}/logs/{{stage}}/{{gen_id}}/raw.log",
+    conda:
+        "../envs/daydream.yaml"
+    resources:
+        **PROVIDER_RESOURCES,
+    params:
+        spec=raw_params,
     shell:
-        "{PY} {SCRIPTS}/call_llm.py --spec {params.spec:q} --prompt {input.prompt:q}"
+        "$PY $SCRIPTS/call_llm.py --spec {params.spec:q} --prompt {input.prompt:q}"
         " --raw {output.raw:q} --metadata {output.metadata:q} > {log:q} 2>&1"
 
 
@@ -38,9 +42,11 @@ rule parse:
         unpack(parse_inputs),
     output:
         f"{DATA}/gens/{{stage}}/{{gen_id}}/parsed.txt",
-    params:
-        spec=parse_params,
     log:
         f"{DATA}/logs/{{stage}}/{{gen_id}}/parse.log",
+    conda:
+        "../envs/daydream.yaml"
+    params:
+        spec=parse_params,
     shell:
-        "{PY} {SCRIPTS}/parse_response.py --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "$PY $SCRIPTS/parse_response.py --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

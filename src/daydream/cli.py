@@ -47,7 +47,10 @@ def cmd_check(args) -> int:
     out = sys.stdout
     active = experiment.active_concepts()
     print(f"experiment: {Path(config['data_root']).resolve()}", file=out)
-    print(f"active concepts ({len(active)} of {len(experiment.concepts)}): " + ", ".join(c.concept_id for c in active), file=out)
+    print(
+        f"active concepts ({len(active)} of {len(experiment.concepts)}): " + ", ".join(c.concept_id for c in active),
+        file=out,
+    )
     print(f"description level: {config['description_level']}; k_max: {config['k_max']}", file=out)
     if fallbacks:
         print("description fallbacks: " + ", ".join(sorted(set(fallbacks))), file=out)
@@ -55,7 +58,10 @@ def cmd_check(args) -> int:
         templates = experiment.active_templates(stage)
         listed = ", ".join(f"{t.template_id} [{t.generator}{', ' + t.parser if t.parser else ''}]" for t in templates)
         print(f"{stage} templates ({len(templates)}): {listed}", file=out)
-    for label, models in (("generation", experiment.generation_models()), ("evaluation", experiment.evaluation_models())):
+    for label, models in (
+        ("generation", experiment.generation_models()),
+        ("evaluation", experiment.evaluation_models()),
+    ):
         listed = ", ".join(f"{m.model_id} ({endpoints[m.model_id].name})" for m in models)
         print(f"{label} models ({len(models)}): {listed}", file=out)
     print("replicates: " + ", ".join(f"{s}={experiment.replicates[s]}" for s in STAGES), file=out)
@@ -72,12 +78,37 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_parse_score(args) -> int:
+    from .parsers import ParseError, format_score, parse_score
+    from .tables import read_text
+
+    try:
+        score = parse_score(read_text(Path(args.file)), args.parser)
+    except ParseError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    print(format_score(score))
+    return 0
+
+
+def cmd_results(args) -> int:
+    from .results import write_results
+    from .settings import results_dir
+
+    config = _load_config(args)
+    out = results_dir(config)
+    write_results(config["data_root"], out / "parsed_scores.csv", out / "evaluation_scores_by_template_model.csv")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daydream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def experiment_args(p):
-        p.add_argument("--config", default="config/config.yaml", help="config file (default config/config.yaml if present)")
+        p.add_argument(
+            "--config", default="config/config.yaml", help="config file (default config/config.yaml if present)"
+        )
         p.add_argument("--data-root", dest="data_root")
         p.add_argument("--templates-root", dest="templates_root")
         p.add_argument("--k-max", dest="k_max", type=int)
@@ -86,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate an experiment directory and summarise its cube")
     experiment_args(check)
     check.set_defaults(func=cmd_check)
+
+    score = sub.add_parser("parse-score", help="print the score an evaluation response parses to")
+    score.add_argument("--parser", required=True, choices=["in_last_line", "complex"])
+    score.add_argument("file")
+    score.set_defaults(func=cmd_parse_score)
+
+    results = sub.add_parser("results", help="write score tables from the gens store now (even mid-run)")
+    experiment_args(results)
+    results.set_defaults(func=cmd_results)
     return parser
 
 

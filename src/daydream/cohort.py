@@ -204,6 +204,7 @@ def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | No
         else:
             combos = all_combos(experiment, settings.k_max, settings.description_level)
 
+    check_descriptions(experiment, combos)
     manifest = ids.cohort_manifest(
         [c.combo_id for c in combos],
         draft_templates,
@@ -215,6 +216,18 @@ def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | No
     explicit = ids.cohort_override(settings.cohort_id, env_cohort)
     cohort = explicit or ids.cohort_id(manifest)
     return CohortPlan(cohort, manifest, combos, mode, curated, selection)
+
+
+def check_descriptions(experiment: Experiment, combos: list[Combo]) -> None:
+    """Every concept a combo uses has a readable UTF-8 description (after level fallback)."""
+    seen = set()
+    for combo in combos:
+        for concept_id in combo.concept_ids:
+            if (concept_id, combo.description_level) in seen:
+                continue
+            seen.add((concept_id, combo.description_level))
+            _, path = resolve_description(experiment.data_root, concept_id, combo.description_level)
+            read_text(path)
 
 
 def _cartesian_drafts(plan: CohortPlan, experiment: Experiment):
@@ -236,7 +249,16 @@ def build_membership(plan: CohortPlan, experiment: Experiment) -> list[Membershi
             task = ids.draft_task_id(item.combo_id, item.draft_template, item.llm_model_id)
             draft_id = ids.gen_id("draft", task, cohort, ids.draft_salt(item.draft_replicate))
             rows.append(
-                MembershipRow("draft", draft_id, cohort, "", item.combo_id, item.draft_template, item.llm_model_id, item.draft_replicate)
+                MembershipRow(
+                    "draft",
+                    draft_id,
+                    cohort,
+                    "",
+                    item.combo_id,
+                    item.draft_template,
+                    item.llm_model_id,
+                    item.draft_replicate,
+                )
             )
             essay_id = ids.gen_id(
                 "essay",
@@ -245,7 +267,16 @@ def build_membership(plan: CohortPlan, experiment: Experiment) -> list[Membershi
                 ids.essay_salt(item.draft_replicate, item.essay_replicate),
             )
             essays.append(
-                MembershipRow("essay", essay_id, cohort, draft_id, item.combo_id, item.essay_template, item.llm_model_id, item.essay_replicate)
+                MembershipRow(
+                    "essay",
+                    essay_id,
+                    cohort,
+                    draft_id,
+                    item.combo_id,
+                    item.essay_template,
+                    item.llm_model_id,
+                    item.essay_replicate,
+                )
             )
     else:
         essay_reps = experiment.replicates["essay"]
@@ -261,7 +292,16 @@ def build_membership(plan: CohortPlan, experiment: Experiment) -> list[Membershi
                         ids.essay_salt(rep, essay_rep),
                     )
                     essays.append(
-                        MembershipRow("essay", essay_id, cohort, draft_id, combo_id, essay_template.template_id, model_id, essay_rep)
+                        MembershipRow(
+                            "essay",
+                            essay_id,
+                            cohort,
+                            draft_id,
+                            combo_id,
+                            essay_template.template_id,
+                            model_id,
+                            essay_rep,
+                        )
                     )
     rows.extend(essays)
     eval_reps = experiment.replicates["evaluation"]
@@ -301,7 +341,8 @@ def check_integrity(rows: list[MembershipRow]) -> list[MembershipRow]:
         parent_stage = parents.get(row.stage)
         if parent_stage and (parent_stage, row.parent_gen_id) not in seen:
             raise InputError(
-                f"{row.stage} {row.gen_id}: parent {row.parent_gen_id!r} is not a {parent_stage} of cohort {row.cohort_id}",
+                f"{row.stage} {row.gen_id}: parent {row.parent_gen_id!r} "
+                f"is not a {parent_stage} of cohort {row.cohort_id}",
                 field="parent_gen_id",
             )
     return unique
@@ -320,7 +361,14 @@ def read_membership(path: Path) -> list[MembershipRow]:
     with open(path, encoding="utf-8", newline="") as handle:
         return [
             MembershipRow(
-                r["stage"], r["gen_id"], r["cohort_id"], r["parent_gen_id"], r["combo_id"], r["template_id"], r["llm_model_id"], int(r["replicate"])
+                r["stage"],
+                r["gen_id"],
+                r["cohort_id"],
+                r["parent_gen_id"],
+                r["combo_id"],
+                r["template_id"],
+                r["llm_model_id"],
+                int(r["replicate"]),
             )
             for r in csv.DictReader(handle)
         ]
@@ -328,7 +376,9 @@ def read_membership(path: Path) -> list[MembershipRow]:
 
 def combo_levels(experiment: Experiment, combo: Combo) -> list[tuple[str, str, Path]]:
     """(concept_id, level used, description file) for each concept of a combo, in combo order."""
-    return [(cid, *resolve_description(experiment.data_root, cid, combo.description_level)) for cid in combo.concept_ids]
+    return [
+        (cid, *resolve_description(experiment.data_root, cid, combo.description_level)) for cid in combo.concept_ids
+    ]
 
 
 def counts(rows: list[MembershipRow]) -> dict[str, int]:
@@ -340,4 +390,3 @@ def counts(rows: list[MembershipRow]) -> dict[str, int]:
 
 def plan_summary(plan: CohortPlan) -> dict:
     return {"cohort_id": plan.cohort_id, "mode": plan.mode, "combos": len(plan.combos), "selection": plan.selection}
-

@@ -96,7 +96,11 @@ def update_combo_mappings(path: Path, combos: list[Combo], created_at: str) -> i
     for combo in combos:
         known = existing.get(combo.combo_id)
         if known is not None:
-            if known[0] != set(combo.concept_ids) or known[1] != combo.description_level or known[2] != str(combo.k_max):
+            if (
+                known[0] != set(combo.concept_ids)
+                or known[1] != combo.description_level
+                or known[2] != str(combo.k_max)
+            ):
                 raise InputError(
                     f"combo id collision: {combo.combo_id} is recorded with concepts {sorted(known[0])}, "
                     f"level {known[1]}, k_max {known[2]}",

@@ -103,7 +103,9 @@ class Experiment:
 def _check_safe(row: dict, field_name: str, path: Path) -> str:
     value = row[field_name]
     if not is_safe_id(value):
-        raise row_error(f"unsafe id {value!r}: use only letters, digits and . _ - (no '/', no '..')", row, path, field_name)
+        raise row_error(
+            f"unsafe id {value!r}: use only letters, digits and . _ - (no '/', no '..')", row, path, field_name
+        )
     return value
 
 
@@ -173,9 +175,7 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
             if not text_path.is_file():
                 raise row_error(f"template file missing: {text_path}", row, path, "template_id")
             check_template_text(text_path, stage)
-        templates.append(
-            Template(stage, template_id, row["template_name"], parser, generator, active, text_path)
-        )
+        templates.append(Template(stage, template_id, row["template_name"], parser, generator, active, text_path))
     check_unique(rows, "template_id", path)
     return templates
 
@@ -263,7 +263,8 @@ def resolve_description(data_root: Path, concept_id: str, level: str) -> tuple[s
         if path.is_file():
             return candidate, path
     raise InputError(
-        f"concept {concept_id!r} has no description at any level (looked for {description_path(data_root, level, concept_id)})",
+        f"concept {concept_id!r} has no description at any level "
+        f"(looked for {description_path(data_root, level, concept_id)})",
         file=Path(data_root) / "1_raw" / "concepts_metadata.csv",
         field="concept_id",
     )

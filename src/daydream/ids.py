@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 PIPELINE_VERSION = "2025-09-09"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"

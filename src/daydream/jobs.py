@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import InputError
@@ -18,7 +18,7 @@ FORCE_ENV = "DD_FORCE_CALL"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ---- cohort --------------------------------------------------------------------------------
@@ -110,7 +110,9 @@ def _call(spec: dict, prompt: str, runtime: dict):
     from .llm import RetryPolicy, chat_completion, offline_completion
 
     if spec["provider"] == "offline":
-        return offline_completion(stage=spec["stage"], prompt=prompt, model=spec["model"], max_tokens=spec["max_tokens"])
+        return offline_completion(
+            stage=spec["stage"], prompt=prompt, model=spec["model"], max_tokens=spec["max_tokens"]
+        )
     endpoint = runtime["providers"][spec["provider"]]
     key = api_key_from(endpoint.get("api_key_env"))
     if endpoint.get("api_key_env") and not key:
@@ -133,7 +135,9 @@ def _call(spec: dict, prompt: str, runtime: dict):
 def cost_of(usage: dict, prices: dict | None) -> float | None:
     if not prices or prices.get("input") is None or prices.get("output") is None:
         return None
-    return round(usage["prompt_tokens"] * prices["input"] / 1e6 + usage["completion_tokens"] * prices["output"] / 1e6, 8)
+    return round(
+        usage["prompt_tokens"] * prices["input"] / 1e6 + usage["completion_tokens"] * prices["output"] / 1e6, 8
+    )
 
 
 def raw_step(spec: dict, prompt_path: Path, raw_path: Path, metadata_path: Path, runtime: dict) -> dict:
@@ -161,12 +165,24 @@ def raw_step(spec: dict, prompt_path: Path, raw_path: Path, metadata_path: Path,
             "response_id": completion.response_id,
             "created_at": now_iso(),
         }
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         write_json_atomic(archive_dir(raw_path) / f"{key}-{stamp}.json", record)
     usage = record["usage"]
     truncated = record["finish_reason"] == "length" or usage.get("completion_tokens", 0) >= spec["max_tokens"]
     metadata = {
-        **{k: spec[k] for k in ("stage", "gen_id", "cohort_id", "parent_gen_id", "combo_id", "template_id", "llm_model_id", "replicate")},
+        **{
+            k: spec[k]
+            for k in (
+                "stage",
+                "gen_id",
+                "cohort_id",
+                "parent_gen_id",
+                "combo_id",
+                "template_id",
+                "llm_model_id",
+                "replicate",
+            )
+        },
         "mode": "llm",
         "parser_name": spec.get("parser_name"),
         "provider": record["provider"],
@@ -187,7 +203,9 @@ def raw_step(spec: dict, prompt_path: Path, raw_path: Path, metadata_path: Path,
         metadata["concept_levels"] = spec["concept_levels"]
     write_atomic(raw_path, record["text"])
     write_json_atomic(metadata_path, metadata)
-    print(f"{spec['stage']} {spec['gen_id']}: {'reused archived response' if reused else 'called ' + record['provider']}")
+    print(
+        f"{spec['stage']} {spec['gen_id']}: {'reused archived response' if reused else 'called ' + record['provider']}"
+    )
     return metadata
 
 
@@ -222,9 +240,19 @@ def parse_text(stage: str, parser: str, text: str) -> str:
 def parse_step(spec: dict, out: Path) -> None:
     if spec["mode"] == "copy":
         text = read_text(Path(spec["parent"]))
-        metadata = {**spec["metadata"], "mode": "copy", "parser_name": None, "provider": None, "model": None,
-                    "finish_reason": None, "truncated": False, "usage": None, "cost": None, "duration_s": 0.0,
-                    "created_at": now_iso()}
+        metadata = {
+            **spec["metadata"],
+            "mode": "copy",
+            "parser_name": None,
+            "provider": None,
+            "model": None,
+            "finish_reason": None,
+            "truncated": False,
+            "usage": None,
+            "cost": None,
+            "duration_s": 0.0,
+            "created_at": now_iso(),
+        }
         write_json_atomic(spec["metadata_path"], metadata)
         write_atomic(out, text)
         return

@@ -44,7 +44,7 @@ class RetryPolicy:
     backoff_max_s: float = 60.0
 
     @classmethod
-    def from_settings(cls, llm: dict) -> "RetryPolicy":
+    def from_settings(cls, llm: dict) -> RetryPolicy:
         return cls(**{k: llm[k] for k in ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s") if k in llm})
 
     def backoff(self, attempt: int, rng=random.random) -> float:
@@ -83,7 +83,9 @@ def _usage(data: dict) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 
-def _completion_from_body(status: int, body: str, provider: str, model: str) -> tuple[str, str | None, dict, str | None]:
+def _completion_from_body(
+    status: int, body: str, provider: str, model: str
+) -> tuple[str, str | None, dict, str | None]:
     if not body.strip():
         raise LLMError("empty response body", status)
     try:
@@ -149,7 +151,15 @@ def chat_completion(
             if status == 200:
                 text, finish_reason, usage, response_id = _completion_from_body(status, response.text, provider, model)
                 return Completion(
-                    text, finish_reason, usage, provider, model, time.monotonic() - started, attempt, response_id, retries
+                    text,
+                    finish_reason,
+                    usage,
+                    provider,
+                    model,
+                    time.monotonic() - started,
+                    attempt,
+                    response_id,
+                    retries,
                 )
             problem = f"HTTP {status}"
             if status not in RETRY_STATUSES and status < 500:

@@ -8,13 +8,29 @@ from __future__ import annotations
 import hashlib
 
 _WORDS = [
-    "feedback", "memory", "search", "signal", "pattern", "loop", "filter", "archive", "sample",
-    "critic", "proposal", "budget", "schedule", "trace", "index", "map", "seed", "bridge",
+    "feedback",
+    "memory",
+    "search",
+    "signal",
+    "pattern",
+    "loop",
+    "filter",
+    "archive",
+    "sample",
+    "critic",
+    "proposal",
+    "budget",
+    "schedule",
+    "trace",
+    "index",
+    "map",
+    "seed",
+    "bridge",
 ]
 
 
 def _seed(prompt: str, model: str) -> bytes:
-    return hashlib.sha256(f"{model}\n{prompt}".encode("utf-8")).digest()
+    return hashlib.sha256(f"{model}\n{prompt}".encode()).digest()
 
 
 def _phrase(seed: bytes, offset: int, n: int = 3) -> str:

@@ -65,7 +65,9 @@ _CANDIDATE = re.compile(
     r"(?:\s*(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))?",
     re.I,
 )
-_EXACT_SCORE_LINE = re.compile(r"^\s*SCORE\s*:\s*(?P<num>" + _NUMBER + r")(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?\s*\.?\s*$", re.I)
+_EXACT_SCORE_LINE = re.compile(
+    r"^\s*SCORE\s*:\s*(?P<num>" + _NUMBER + r")(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?\s*\.?\s*$", re.I
+)
 _THREE_DIGITS = re.compile(r"^(\d)[,\s]*(\d)[,\s]*(\d)$")
 
 

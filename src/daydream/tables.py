@@ -40,7 +40,9 @@ def read_table(path: Path, required: list[str]) -> list[dict]:
     header = [h.strip() for h in header]
     for column in required:
         if column not in header:
-            raise InputError(f"missing required column (header has: {', '.join(header)})", file=path, line=1, field=column)
+            raise InputError(
+                f"missing required column (header has: {', '.join(header)})", file=path, line=1, field=column
+            )
     rows = []
     line = 1
     while True:
@@ -60,7 +62,7 @@ def read_table(path: Path, required: list[str]) -> list[dict]:
                 row=len(rows) + 1,
                 line=line,
             )
-        row = {name: value.strip() for name, value in zip(header, values)}
+        row = {name: value.strip() for name, value in zip(header, values, strict=True)}
         row["_line"] = line
         row["_row"] = len(rows) + 1
         rows.append(row)

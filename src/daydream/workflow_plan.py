@@ -35,7 +35,7 @@ class WorkflowPlan:
     _index_key: tuple | None = None
 
     @classmethod
-    def load(cls, config: dict, env_cohort: str | None) -> "WorkflowPlan":
+    def load(cls, config: dict, env_cohort: str | None) -> WorkflowPlan:
         experiment = load_experiment(config["data_root"], config["templates_root"])
         check_experiment_axes(experiment)
         endpoints = check_endpoints(experiment, config)
@@ -81,7 +81,13 @@ class WorkflowPlan:
     @property
     def table_inputs(self) -> list[str]:
         raw = Path(self.data_root) / "1_raw"
-        names = ["draft_templates.csv", "essay_templates.csv", "evaluation_templates.csv", "llm_models.csv", "replication_config.csv"]
+        names = [
+            "draft_templates.csv",
+            "essay_templates.csv",
+            "evaluation_templates.csv",
+            "llm_models.csv",
+            "replication_config.csv",
+        ]
         paths = [raw / n for n in names]
         if selected_essays_path(self.data_root).exists():
             paths.append(selected_essays_path(self.data_root))
@@ -91,9 +97,10 @@ class WorkflowPlan:
         """Settings a raw job needs that must not count as a change of the request."""
         return {
             "llm": self.config["llm"],
-            "providers": {name: {"base_url": e.base_url, "api_key_env": e.api_key_env} for name, e in {
-                e.name: e for e in self.endpoints.values()
-            }.items()},
+            "providers": {
+                name: {"base_url": e.base_url, "api_key_env": e.api_key_env}
+                for name, e in {e.name: e for e in self.endpoints.values()}.items()
+            },
             "prices": {
                 m.model_id: {"input": m.input_price, "output": m.output_price}
                 for m in self.experiment.models
@@ -149,7 +156,11 @@ class WorkflowPlan:
 
     def prompt_params(self, index, stage: str, gen_id: str) -> str:
         row = self._row(index, stage, gen_id)
-        spec: dict = {"stage": stage, "gen_id": gen_id, "template": str(self.experiment.template(stage, row.template_id).path)}
+        spec: dict = {
+            "stage": stage,
+            "gen_id": gen_id,
+            "template": str(self.experiment.template(stage, row.template_id).path),
+        }
         if stage == "draft":
             spec["concepts"] = [
                 {"concept_id": cid, "name": self.experiment.concept(cid).name, "level": level, "file": str(path)}
@@ -195,7 +206,10 @@ class WorkflowPlan:
         row = self._row(index, stage, gen_id)
         if self.is_copy(row):
             return {"parent": self._gen_path("draft", row.parent_gen_id, "parsed.txt")}
-        return {"raw": self._gen_path(stage, gen_id, "raw.txt"), "metadata": self._gen_path(stage, gen_id, "metadata.json")}
+        return {
+            "raw": self._gen_path(stage, gen_id, "raw.txt"),
+            "metadata": self._gen_path(stage, gen_id, "metadata.json"),
+        }
 
     def parse_params(self, index, stage: str, gen_id: str) -> str:
         row = self._row(index, stage, gen_id)

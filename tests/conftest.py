@@ -1,0 +1,131 @@
+"""Shared helpers: a tiny experiment in a temp dir, a real snakemake run, the reference data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REFERENCE = SHARED / "reference"
+
+CONCEPTS = {
+    "alpha": ("Alpha", "Alpha is the first test concept. It has a short paragraph."),
+    "beta": ("Beta", "Beta is the second test concept, described in one paragraph."),
+    "gamma": ("Gamma", "Gamma is the third test concept."),
+    "delta": ("Delta", "Delta is inactive in the default tiny experiment."),
+}
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def make_experiment(root: Path, *, models: str | None = None, replicates=(1, 1, 1), essay_copy: bool = True) -> Path:
+    """A 3-active-concept experiment: k_max 2 gives 3 combos, 1 draft template, 1-2 essay
+    templates, 2 evaluation templates. Returns the data root (templates live in root/templates)."""
+    data = root / "data"
+    raw = data / "1_raw"
+    rows = ["concept_id,name,active"]
+    for cid, (name, text) in CONCEPTS.items():
+        rows.append(f"{cid},{name},{'false' if cid == 'delta' else 'true'}")
+        write(raw / "concepts" / "descriptions-paragraph" / f"{cid}.txt", text + "\n")
+        write(raw / "concepts" / "descriptions-sentence" / f"{cid}.txt", name + " in a sentence.\n")
+    write(raw / "concepts_metadata.csv", "\n".join(rows) + "\n")
+    write(
+        raw / "draft_templates.csv",
+        "template_id,template_name,description,parser,generator,active\n"
+        "ideas,Ideas,steps with essay-idea blocks,essay_idea_last,llm,true\n",
+    )
+    essay_rows = "plain-essay,Plain,llm essay,,llm,true\n"
+    if essay_copy:
+        essay_rows += "copy-essay,Copy,copy of draft,,copy,true\n"
+    write(raw / "essay_templates.csv", "template_id,template_name,description,parser,generator,active\n" + essay_rows)
+    write(
+        raw / "evaluation_templates.csv",
+        "template_id,template_name,description,parser,generator,active\n"
+        "judge-a,Judge A,ends in SCORE,in_last_line,llm,true\n"
+        "judge-b,Judge B,rubric,complex,llm,true\n",
+    )
+    write(
+        raw / "llm_models.csv",
+        models
+        or (
+            "id,model,provider,display_name,for_generation,for_evaluation\n"
+            "gen-off,offline/gen,offline,Gen,true,false\n"
+            "judge-off,offline/judge,offline,Judge,false,true\n"
+        ),
+    )
+    write(
+        raw / "replication_config.csv",
+        f"stage,replicates\ndraft,{replicates[0]}\nessay,{replicates[1]}\nevaluation,{replicates[2]}\n",
+    )
+    tpl = root / "templates"
+    write(
+        tpl / "draft" / "ideas.txt",
+        "Concepts:\n{% for concept in concepts %}- {{ concept.name }}: {{ concept.content }}\n{% endfor %}"
+        'Write steps with <essay-idea stage="N"> blocks.\n',
+    )
+    write(tpl / "essay" / "plain-essay.txt", "Write an essay from these notes:\n{{ draft_block }}\n")
+    write(tpl / "evaluation" / "judge-a.txt", "Rate this essay. End with SCORE: X\n{{ response }}\n")
+    write(tpl / "evaluation" / "judge-b.txt", "Rubric for:\n{{ response }}\nFinal Score: X/10\n")
+    return data
+
+
+def write_config(root: Path, **overrides) -> Path:
+    config = {
+        "data_root": str(root / "data"),
+        "templates_root": str(root / "templates"),
+        "k_max": 2,
+        "description_level": "paragraph",
+    }
+    config.update(overrides)
+    return write(root / "config.yaml", yaml.safe_dump(config))
+
+
+def run_snakemake(root: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A real snakemake run of this project's Snakefile, working in root."""
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(root),
+        "--configfile",
+        str(root / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+        "--resources",
+        "offline=8",
+        "openrouter=4",
+        "local=4",
+    ]
+    full_env = {**os.environ, "DD_COHORT": "", **(env or {})}
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=full_env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A tiny experiment and its config in a temp dir; returns the root."""
+    make_experiment(tmp_path)
+    write_config(tmp_path)
+    return tmp_path
+
+
+def needs_reference():
+    return pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not present")

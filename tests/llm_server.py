@@ -1,0 +1,106 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 standing in for the LLM provider.
+
+Each request is recorded. Behaviour is scripted per request by `faults` (consumed in order:
+'429', '500', 'timeout', 'malformed', 'empty', '400', 'truncate') and otherwise the reply is
+made by `reply(prompt) -> text`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def stage_shaped_reply(prompt: str) -> str:
+    if "SCORE" in prompt or "Final Score" in prompt:
+        return "The essay is clear enough.\nSCORE: 7\n"
+    if "essay-idea" in prompt:
+        return (
+            'Step 1: start.\n<essay-idea stage="1">first idea</essay-idea>\n'
+            'Step 2: refine.\n<essay-idea stage="2">second, better idea</essay-idea>\n'
+            "Step 3: done.\n"
+        )
+    return "An essay line one.\nAn essay line two.\nAn essay line three.\n"
+
+
+class FakeLLM:
+    def __init__(self, reply=stage_shaped_reply, retry_after: str = "0", hang_s: float = 3.0):
+        self.reply = reply
+        self.retry_after = retry_after
+        self.hang_s = hang_s
+        self.faults: list[str] = []
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server.lock:
+                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    fault = server.faults.pop(0) if server.faults else None
+                server.respond(self, body, fault)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _send(self, handler, status: int, body: bytes, headers: dict | None = None):
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def respond(self, handler, body: dict, fault: str | None):
+        if fault == "429":
+            return self._send(handler, 429, b'{"error":{"message":"rate limited"}}', {"Retry-After": self.retry_after})
+        if fault == "500":
+            return self._send(handler, 500, b'{"error":{"message":"upstream failed"}}')
+        if fault == "400":
+            return self._send(handler, 400, b'{"error":{"message":"bad model"}}')
+        if fault == "timeout":
+            time.sleep(self.hang_s)
+            return self._send(handler, 200, b"{}")
+        if fault == "malformed":
+            return self._send(handler, 200, b'{"choices": [ {"message": ')
+        if fault == "empty":
+            return self._send(handler, 200, b"")
+        prompt = body["messages"][-1]["content"]
+        text = self.reply(prompt)
+        finish = "stop"
+        completion_tokens = len(text.split())
+        if fault == "truncate":
+            text = text[: max(1, len(text) // 2)]
+            finish = "length"
+            completion_tokens = body.get("max_tokens", completion_tokens)
+        payload = {
+            "id": f"gen-{len(self.requests)}",
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": completion_tokens,
+                "total_tokens": len(prompt.split()) + completion_tokens,
+            },
+        }
+        self._send(handler, 200, json.dumps(payload).encode())

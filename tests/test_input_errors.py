@@ -1,0 +1,182 @@
+"""Every input error names the file and the row or field (SPEC section 10)."""
+
+import pytest
+
+from daydream.cohort import Settings, plan_cohort
+from daydream.combos import Combo, update_combo_mappings
+from daydream.errors import InputError
+from daydream.experiment import check_experiment_axes, load_experiment
+from daydream.providers import check_endpoints
+from daydream.settings import normalize_config
+
+from conftest import make_experiment, write
+
+
+@pytest.fixture
+def exp_dir(tmp_path):
+    make_experiment(tmp_path)
+    return tmp_path
+
+
+def load(root):
+    return load_experiment(root / "data", root / "templates")
+
+
+def edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def expect(root, *fragments):
+    with pytest.raises(InputError) as info:
+        experiment = load(root)
+        check_experiment_axes(experiment)
+        plan_cohort(experiment, Settings(k_max=2, description_level="paragraph"))
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_example_loads(exp_dir):
+    assert len(load(exp_dir).active_concepts()) == 3
+
+
+def test_missing_column(exp_dir):
+    path = exp_dir / "data/1_raw/concepts_metadata.csv"
+    edit(path, "concept_id,name,active", "concept_id,name,enabled")
+    expect(exp_dir, "concepts_metadata.csv", "field 'active'", "missing required column")
+
+
+def test_bad_boolean_names_row(exp_dir):
+    edit(exp_dir / "data/1_raw/concepts_metadata.csv", "beta,Beta,true", "beta,Beta,maybe")
+    expect(exp_dir, "concepts_metadata.csv", "row 2 (line 3)", "field 'active'", "'maybe'")
+
+
+def test_duplicate_id(exp_dir):
+    path = exp_dir / "data/1_raw/llm_models.csv"
+    path.write_text(path.read_text() + "gen-off,offline/x,offline,Dup,false,false\n")
+    expect(exp_dir, "llm_models.csv", "row 3", "field 'id'", "duplicate id 'gen-off'")
+
+
+def test_unsafe_template_id(exp_dir):
+    edit(exp_dir / "data/1_raw/evaluation_templates.csv", "judge-a,", "../judge-a,")
+    expect(exp_dir, "evaluation_templates.csv", "row 1", "field 'template_id'", "unsafe id")
+
+
+def test_unsafe_model_id(exp_dir):
+    edit(exp_dir / "data/1_raw/llm_models.csv", "gen-off,", "gen/off,")
+    expect(exp_dir, "llm_models.csv", "row 1", "field 'id'")
+
+
+def test_missing_template_file(exp_dir):
+    (exp_dir / "templates/evaluation/judge-b.txt").unlink()
+    expect(exp_dir, "evaluation_templates.csv", "row 2", "field 'template_id'", "judge-b.txt")
+
+
+def test_undefined_template_variable(exp_dir):
+    write(exp_dir / "templates/essay/plain-essay.txt", "Essay from {{ draft_blok }}\n")
+    expect(exp_dir, "plain-essay.txt", "field 'draft_blok'", "undefined template variable")
+
+
+def test_template_syntax_error(exp_dir):
+    write(exp_dir / "templates/draft/ideas.txt", "line one\n{% for c in concepts %}\nno end\n")
+    expect(exp_dir, "ideas.txt", "template syntax error")
+
+
+def test_unknown_parser(exp_dir):
+    edit(exp_dir / "data/1_raw/evaluation_templates.csv", "in_last_line", "last_line")
+    expect(exp_dir, "evaluation_templates.csv", "row 1", "field 'parser'", "unknown evaluation parser")
+
+
+def test_copy_generator_outside_essay(exp_dir):
+    edit(exp_dir / "data/1_raw/draft_templates.csv", ",llm,true", ",copy,true")
+    expect(exp_dir, "draft_templates.csv", "field 'generator'")
+
+
+def test_non_utf8_file(exp_dir):
+    path = exp_dir / "data/1_raw/concepts_metadata.csv"
+    path.write_bytes(path.read_bytes() + "epsilon,\u00c9psilon,true\n".encode("latin-1"))
+    expect(exp_dir, "concepts_metadata.csv", "not valid UTF-8", "line 6")
+
+
+def test_ragged_csv_row(exp_dir):
+    path = exp_dir / "data/1_raw/replication_config.csv"
+    path.write_text("stage,replicates\ndraft,1,extra\nessay,1\nevaluation,1\n")
+    expect(exp_dir, "replication_config.csv", "row 1 (line 2)", "malformed CSV")
+
+
+def test_bad_replicates(exp_dir):
+    path = exp_dir / "data/1_raw/replication_config.csv"
+    path.write_text("stage,replicates\ndraft,0\nessay,1\nevaluation,1\n")
+    expect(exp_dir, "replication_config.csv", "row 1", "field 'replicates'")
+
+
+def test_concept_without_description(exp_dir):
+    for level in ("paragraph", "sentence"):
+        (exp_dir / f"data/1_raw/concepts/descriptions-{level}/gamma.txt").unlink()
+    expect(exp_dir, "concepts_metadata.csv", "gamma", "no description")
+
+
+def test_no_evaluation_model(exp_dir):
+    edit(
+        exp_dir / "data/1_raw/llm_models.csv",
+        "judge-off,offline/judge,offline,Judge,false,true",
+        "judge-off,offline/judge,offline,Judge,false,false",
+    )
+    expect(exp_dir, "llm_models.csv", "for_evaluation")
+
+
+def test_unknown_provider_without_default(exp_dir):
+    edit(exp_dir / "data/1_raw/llm_models.csv", "gen-off,offline/gen,offline", "gen-off,x/gen,mystery")
+    config = normalize_config({"default_provider": None})
+    with pytest.raises(InputError) as info:
+        check_endpoints(load(exp_dir), config)
+    assert (
+        "llm_models.csv" in str(info.value) and "field 'provider'" in str(info.value) and "mystery" in str(info.value)
+    )
+
+
+def test_selected_combos_unknown_concept(exp_dir):
+    write(
+        exp_dir / "data/2_tasks/selected_combo_mappings.csv",
+        "combo_id,version,concept_id,description_level,k_max,created_at\n"
+        "combo_v1_x,v1,alpha,paragraph,2,\ncombo_v1_x,v1,omega,paragraph,2,\n",
+    )
+    expect(exp_dir, "selected_combo_mappings.csv", "row 2", "field 'concept_id'", "omega")
+
+
+def test_curated_missing_metadata_names_gen_and_field(exp_dir):
+    write(exp_dir / "data/2_tasks/selected_essays.txt", "# curated\nabc123\n")
+    write(exp_dir / "data/gens/essay/abc123/metadata.json", '{"parent_gen_id": "d1"}')
+    expect(exp_dir, "essay abc123", "template_id", "metadata.json")
+
+
+def test_curated_missing_store_entry(exp_dir):
+    write(exp_dir / "data/2_tasks/selected_essays.txt", "nothere\n")
+    expect(exp_dir, "essay nothere", "metadata.json not found")
+
+
+def test_curated_unsafe_gen_id(exp_dir):
+    write(exp_dir / "data/2_tasks/selected_essays.txt", "ok1\n../../etc\n")
+    expect(exp_dir, "selected_essays.txt", "line 2", "unsafe gen_id")
+
+
+def test_combo_mapping_collision(tmp_path):
+    path = tmp_path / "combo_mappings.csv"
+    update_combo_mappings(path, [Combo("combo_v1_same", ("a", "b"), "paragraph", 2)], "t0")
+    with pytest.raises(InputError, match="collision"):
+        update_combo_mappings(path, [Combo("combo_v1_same", ("a", "c"), "paragraph", 2)], "t1")
+
+
+def test_k_max_larger_than_active_concepts(exp_dir):
+    with pytest.raises(InputError, match="k_max=4"):
+        plan_cohort(load(exp_dir), Settings(k_max=4, description_level="paragraph"))
+
+
+def test_config_schema_errors_name_the_key():
+    with pytest.raises(ValueError, match="description_level"):
+        normalize_config({"description_level": "chapter"})
+    with pytest.raises(ValueError, match="stages.draft"):
+        normalize_config({"stages": {"draft": {"max_tokns": 5}}})

@@ -101,6 +101,26 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_plan_combos(args) -> int:
+    from .cover import cover_combos
+    from .experiment import load_experiment
+
+    config = _load_config(args)
+    t = args.cover_t or config["cover_t"]
+    limit = args.time_limit or config["cover_time_limit_s"]
+    experiment = load_experiment(config["data_root"], config["templates_root"])
+    combos, sel = cover_combos(experiment, config["k_max"], config["description_level"], t, limit)
+    n = len(experiment.active_concepts())
+    print(
+        f"cover of every {t}-subset of {n} active concepts by {config['k_max']}-combos: {sel['size']} combos "
+        f"(full set: {sel['full_size']}); lower bound {sel['lower_bound']}, gap {sel['gap']:.1%}, "
+        f"{sel['status']}, {sel['time_s']:.2f} s of {limit:g} s"
+    )
+    for combo in combos:
+        print(f"{combo.combo_id}  {' + '.join(combo.concept_ids)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daydream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate an experiment directory and summarise its cube")
     experiment_args(check)
     check.set_defaults(func=cmd_check)
+
+    plan = sub.add_parser("plan-combos", help="print the covering selection of combos (no workflow run)")
+    experiment_args(plan)
+    plan.add_argument("--cover-t", dest="cover_t", type=int, help="cover every t-subset (default: config cover_t)")
+    plan.add_argument("--time-limit", dest="time_limit", type=float, help="solver seconds (default: config)")
+    plan.set_defaults(func=cmd_plan_combos)
 
     score = sub.add_parser("parse-score", help="print the score an evaluation response parses to")
     score.add_argument("--parser", required=True, choices=["in_last_line", "complex"])

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, make_experiment, run_snakemake, write_config
-from llm_server import FakeLLM
+from conftest import REFERENCE, ROOT, make_experiment, needs_reference, run_snakemake, write_config
+from llm_server import FakeLLM, stage_shaped_reply
 
 HTTP_MODELS = (
     "id,model,provider,display_name,for_generation,for_evaluation\n"
@@ -19,7 +19,11 @@ HTTP_MODELS = (
 
 
 def membership(root):
-    (path,) = (root / "data/cohorts").glob("*/membership.csv")
+    return membership_at(root / "data")
+
+
+def membership_at(data):
+    (path,) = (data / "cohorts").glob("*/membership.csv")
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -221,3 +225,41 @@ def test_cli_check_on_example(command):
     result = subprocess.run([sys.executable, "-m", "daydream", *command], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "active concepts (6 of 8)" in result.stdout and "evaluations" in result.stdout
+
+
+def test_unparseable_evaluation_is_an_error_row_not_a_crash(tmp_path):
+    def reply(prompt):
+        if "Rate this essay" in prompt:
+            return "I liked it.\nNo number here.\n"
+        return stage_shaped_reply(prompt)
+
+    with FakeLLM(reply=reply) as server:
+        env = http_setup(tmp_path, server)
+        result = run_snakemake(tmp_path, "all_evaluations", env=env, check=False)
+    assert result.returncode != 0
+    cli = subprocess.run(
+        [sys.executable, "-m", "daydream", "results", "--config", str(tmp_path / "config.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    table = scores(tmp_path)
+    failed = [r for r in table if r["evaluation_template"] == "judge-a"]
+    passed = [r for r in table if r["evaluation_template"] == "judge-b"]
+    assert len(failed) == 6 and all(r["score"] == "" and "no score found" in r["error"] for r in failed)
+    assert len(passed) == 6 and all(float(r["score"]) == 7.0 and r["error"] == "" for r in passed)
+
+
+@needs_reference()
+def test_reference_experiment_cohort_through_snakemake(tmp_path):
+    data = tmp_path / "ref"
+    shutil.copytree(REFERENCE / "original-data", data)
+    write_config(tmp_path, data_root=str(data), templates_root=str(data / "1_raw/templates"), k_max=4)
+    run_snakemake(tmp_path, "cohort")
+    rows = membership_at(data)
+    assert {r["cohort_id"] for r in rows} == {"cohort-348786683ed1"}
+    stages = [r["stage"] for r in rows]
+    assert (stages.count("draft"), stages.count("essay"), stages.count("evaluation")) == (525, 525, 8400)
+    by_id = {r["gen_id"]: r for r in rows}
+    assert by_id["19mmrs1b04sk61is"]["parent_gen_id"] == "7kdpno8ufm86lzci"

@@ -14,16 +14,7 @@ from .errors import InputError
 from .experiment import Experiment, resolve_description
 from .tables import read_table, read_text
 
-MEMBERSHIP_COLUMNS = [
-    "stage",
-    "gen_id",
-    "cohort_id",
-    "parent_gen_id",
-    "combo_id",
-    "template_id",
-    "llm_model_id",
-    "replicate",
-]
+MEMBERSHIP_COLUMNS = ids.MEMBERSHIP_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,19 @@ def cohort_id(manifest: dict) -> str:
     return "cohort-" + hashlib.blake2s(text.encode("utf-8"), digest_size=6).hexdigest()
 
 
+# What identifies a generation and its lineage: the columns of membership.csv, also the
+# first fields of every metadata.json.
+MEMBERSHIP_COLUMNS = [
+    "stage",
+    "gen_id",
+    "cohort_id",
+    "parent_gen_id",
+    "combo_id",
+    "template_id",
+    "llm_model_id",
+    "replicate",
+]
+
 _UNSET = {"", "0", "false", "none", "null"}
 
 

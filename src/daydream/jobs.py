@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .fileio import write_atomic, write_json_atomic
+from .ids import MEMBERSHIP_COLUMNS
 from .tables import read_text
 
 FORCE_ENV = "DD_FORCE_CALL"
@@ -170,19 +171,7 @@ def raw_step(spec: dict, prompt_path: Path, raw_path: Path, metadata_path: Path,
     usage = record["usage"]
     truncated = record["finish_reason"] == "length" or usage.get("completion_tokens", 0) >= spec["max_tokens"]
     metadata = {
-        **{
-            k: spec[k]
-            for k in (
-                "stage",
-                "gen_id",
-                "cohort_id",
-                "parent_gen_id",
-                "combo_id",
-                "template_id",
-                "llm_model_id",
-                "replicate",
-            )
-        },
+        **{name: spec[name] for name in MEMBERSHIP_COLUMNS},
         "mode": "llm",
         "parser_name": spec.get("parser_name"),
         "provider": record["provider"],

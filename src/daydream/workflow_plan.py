@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cohort import (
+    MEMBERSHIP_COLUMNS,
     CohortPlan,
     MembershipRow,
     Settings,
@@ -175,16 +176,7 @@ class WorkflowPlan:
         return self.endpoints[row.llm_model_id].name
 
     def _row_fields(self, row: MembershipRow) -> dict:
-        return {
-            "stage": row.stage,
-            "gen_id": row.gen_id,
-            "cohort_id": row.cohort_id,
-            "parent_gen_id": row.parent_gen_id,
-            "combo_id": row.combo_id,
-            "template_id": row.template_id,
-            "llm_model_id": row.llm_model_id,
-            "replicate": row.replicate,
-        }
+        return {name: getattr(row, name) for name in MEMBERSHIP_COLUMNS}
 
     def raw_params(self, index, stage: str, gen_id: str) -> str:
         row = self._row(index, stage, gen_id)

@@ -179,13 +179,23 @@ def test_rerun_of_raw_job_reuses_archived_response(tmp_path):
         assert len(list((gen_dir(tmp_path, draft) / "responses").glob("*.json"))) == 2
 
 
-def test_missing_api_key_is_a_clear_error(tmp_path):
+def test_missing_api_key_is_a_clear_error_for_a_remote_server(tmp_path):
+    make_experiment(tmp_path, models=HTTP_MODELS)
+    # a name that never resolves; the key check fails before any connection is attempted
+    providers = {"openrouter": {"base_url": "https://llm.example.invalid/v1", "api_key_env": "OPENROUTER_API_KEY"}}
+    write_config(tmp_path, providers=providers)
+    result = run_snakemake(tmp_path, "all_drafts", env={"OPENROUTER_API_KEY": ""}, check=False)
+    assert result.returncode != 0
+    logs = list((tmp_path / "data/logs/draft").glob("*/raw.log"))
+    assert logs and "no API key: set OPENROUTER_API_KEY" in logs[0].read_text()
+
+
+def test_local_server_without_key_is_called_without_authorization(tmp_path):
     with FakeLLM() as server:
         http_setup(tmp_path, server)
-        result = run_snakemake(tmp_path, "all_drafts", env={"OPENROUTER_API_KEY": ""}, check=False)
-        assert result.returncode != 0 and not server.requests
-    logs = list((tmp_path / "data/logs/draft").glob("*/raw.log"))
-    assert logs and "OPENROUTER_API_KEY" in logs[0].read_text()
+        run_snakemake(tmp_path, "all_drafts", env={"OPENROUTER_API_KEY": ""})
+    assert len(server.requests) == 3
+    assert all("Authorization" not in q["headers"] for q in server.requests)
 
 
 def test_bad_input_stops_before_any_job(tiny):

@@ -47,6 +47,10 @@ IN_LAST_LINE = [
     ("text\n### Final Score: 9/10", 9.0),
     ("text\nScore 2/10", 2.0),
     ("Score: 9 at first\n\n\nmore text\nlater text\nSCORE: 3\n", 3.0),
+    ("text\n*SCORE: 8*", 8.0),
+    ("text\nScore: 4,5,6", 5.0),
+    ("long reasoning.\n\n**SCORE: 7**  \n*(Short of the full framing, so not higher.)*", 7.0),
+    ("analysis\nFinal score: 6 out of 10", 6.0),
 ]
 
 
@@ -73,6 +77,15 @@ COMPLEX = [
     ("Total Score: 7/10\nClarity score: 3/5", 7.0),
     ("### Final Score\n1. The problem is absent\nScore: 4/10", 4.0),
     ("Final score: **8**/10 — strong", 8.0),
+    ("REASONING - fine work\nSCORE: 7.5 (above average)", 7.5),
+    ("notes\nSCORE: 6\nSCORE: 8\ntrailing remark", 8.0),
+    ("lowercase reasoning\nscore: 6.0", 6.0),
+    ("**Total Score:** **9/10**", 9.0),
+    ("## Evaluation\nNovelty: 3/4\nRigor: 2/3\n\n**Final Score: 5.5/10**\n\nThe essay is fine.", 5.5),
+    ("Scores:\n- Novelty: 8\n- Clarity: 6\n\nOverall Score: 7", 7.0),
+    ("**Score Breakdown**\n- A: 2/3\n- B: 1/2\n**Total: 6/10**", 6.0),
+    ("**Total for Connections**: **3/5**\nSCORE: 4/10", 4.0),
+    ("Overall, 3 ideas stand out.\nScore: 5", 5.0),
 ]
 
 

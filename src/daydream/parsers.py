@@ -55,10 +55,10 @@ DRAFT_PARSERS = {"": identity, "identity": identity, "essay_idea_last": essay_id
 
 # ---- evaluation scores ------------------------------------------------------------------------
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
-# A score header ("Final Score", "Total Score", "SCORE", "Overall rating" ...), a separator that may
-# span a line break, and a value: a number, optionally a fraction "x/y" or "x out of y".
+# A score header ("Final Score", "Total Score", "SCORE", "Overall rating", a bare "Total:" ...), a
+# separator that may span a line break, and a value: a number, optionally "x/y" or "x out of y".
 _CANDIDATE = re.compile(
-    r"(?P<header>\b(?:(?P<qual>final|total|overall)\s+)?(?P<noun>score|rating))\b"
+    r"(?P<header>\b(?:(?:(?P<qual>final|total|overall)\s+)?(?:score|rating|grade)|(?P<bare>final|total|overall)(?=\s*:)))\b"
     r"(?:\s*\([^)\n]{0,20}\))?"
     r"[ \t]*(?::|=|-|–|is\b)?[ \t]*:?\s*"
     r"(?P<num>" + _NUMBER + r")(?![\d.]*\s*%)"
@@ -95,7 +95,7 @@ def _rank(text: str, match: re.Match) -> int:
     """Final verdicts outrank sub-scores: a qualified or all-caps header ranks 2, a plain
     'Score' opening its line 1, a named sub-score such as 'Clarity score' 0."""
     header = match.group("header")
-    if match.group("qual") or header.isupper():
+    if match.group("qual") or match.group("bare") or header.isupper():
         return 2
     line_start = text.rfind("\n", 0, match.start()) + 1
     if re.search(r"[A-Za-z]", text[line_start : match.start()]):

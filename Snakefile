@@ -11,6 +11,21 @@ include: "rules/generation.smk"
 include: "rules/results.smk"
 
 
+# Tiny jobs never go to a cluster queue; only the LLM calls (rule raw) are submitted.
+localrules:
+    all,
+    cohort,
+    all_drafts,
+    all_essays,
+    all_evaluations,
+    combos,
+    manifest,
+    membership,
+    prompt,
+    parse,
+    results,
+
+
 rule all:
     default_target: True
     input:

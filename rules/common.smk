@@ -4,18 +4,24 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from daydream.errors import InputError
 from daydream.settings import SCHEMA_PATH, normalize_config
 from daydream.workflow_plan import WorkflowPlan
 
 validate(config, SCHEMA_PATH)
-CONFIG = normalize_config(config)
-PLAN = WorkflowPlan.load(CONFIG, os.environ.get("DD_COHORT"))
+try:
+    CONFIG = normalize_config(config)
+    PLAN = WorkflowPlan.load(CONFIG, os.environ.get("DD_COHORT"))
+except (InputError, ValueError) as error:
+    # one clear message naming file, row and field, before any job runs
+    raise WorkflowError(f"bad experiment input: {error}") from None
 DATA = PLAN.data_root
 COHORT = PLAN.cohort_id
 COHORT_DIR = f"{DATA}/cohorts/{COHORT}"

@@ -273,3 +273,12 @@ def test_reference_experiment_cohort_through_snakemake(tmp_path):
     assert (stages.count("draft"), stages.count("essay"), stages.count("evaluation")) == (525, 525, 8400)
     by_id = {r["gen_id"]: r for r in rows}
     assert by_id["19mmrs1b04sk61is"]["parent_gen_id"] == "7kdpno8ufm86lzci"
+
+
+def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
+    """No Slurm here: this checks that the profile and its executor plugin load and that jobs
+    are planned with the profile's resources; submission itself is not exercised."""
+    run_snakemake(tiny, "cohort")
+    result = run_snakemake(tiny, "all_drafts", "-n", "--profile", str(ROOT / "profiles" / "slurm"))
+    text = result.stdout + result.stderr
+    assert "rule raw:" in text and "runtime=30" in text and "mem_mb=1000" in text

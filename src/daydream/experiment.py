@@ -136,7 +136,7 @@ def check_template_text(path: Path, stage: str) -> None:
     unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
     if unknown:
         raise InputError(
-            f"undefined template variable(s) {', '.join(unknown)}; a {stage} template may use: "
+            f"undefined template variable(s) {', '.join(unknown)}; {stage} templates may use: "
             + ", ".join(sorted(TEMPLATE_VARIABLES[stage])),
             file=path,
             field=unknown[0],

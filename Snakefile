@@ -5,6 +5,9 @@
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/cohort.smk"
 include: "rules/generation.smk"
@@ -24,9 +27,11 @@ localrules:
     prompt,
     parse,
     results,
+    plots,
 
 
 rule all:
     default_target: True
     input:
         rules.results.output,
+        rules.plots.output,

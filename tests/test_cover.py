@@ -21,6 +21,12 @@ from conftest import ROOT, make_experiment, run_snakemake, write, write_config
         (10, 4, 3, 30),
         (6, 3, 1, 2),
         (11, 3, 2, 19),
+        (15, 3, 2, 35),
+        (16, 4, 2, 20),
+        (9, 4, 2, 8),
+        (10, 4, 2, 9),
+        (14, 4, 2, 18),
+        (7, 4, 3, 12),
     ],
 )
 def test_known_covering_numbers_are_reached_and_proven(n, k, t, known):

@@ -22,6 +22,11 @@ def membership(root):
     return membership_at(root / "data")
 
 
+def membership_at_cohort(data, cohort_id):
+    with open(data / "cohorts" / cohort_id / "membership.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def membership_at(data):
     (path,) = (data / "cohorts").glob("*/membership.csv")
     with open(path, newline="") as handle:
@@ -282,3 +287,33 @@ def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
     result = run_snakemake(tiny, "all_drafts", "-n", "--profile", str(ROOT / "profiles" / "slurm"))
     text = result.stdout + result.stderr
     assert "rule raw:" in text and "runtime=30" in text and "mem_mb=1000" in text
+
+
+def test_report_and_plots(tiny):
+    run_snakemake(tiny, "all")
+    plots = tiny / "data/7_cross_experiment/plots"
+    for name in ("scores_by_evaluator.png", "scores_by_generation_model.png", "scores_by_draft_template.png"):
+        assert (plots / name).read_bytes().startswith(b"\x89PNG")
+    run_snakemake(tiny, "--report", str(tiny / "report.html"))
+    html = (tiny / "report.html").read_text(errors="replace")
+    assert "evaluator_agreement.csv" in html and "Agreement between evaluators" in html
+    assert "scores_by_evaluator.png" in html
+
+
+def test_select_top_switches_next_run_to_curated(tiny):
+    run_snakemake(tiny, "all")
+    cli = subprocess.run(
+        [sys.executable, "-m", "daydream", "select-top", "--n", "2", "--config", str(tiny / "config.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    text = (tiny / "data/2_tasks/selected_essays.txt").read_text()
+    selected = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(selected) == 2
+    run_snakemake(tiny, "cohort")
+    manifests = {p.parent.name: json.loads(p.read_text()) for p in (tiny / "data/cohorts").glob("*/manifest.json")}
+    (curated_id,) = [cid for cid, m in manifests.items() if m["mode"] == "curated"]
+    rows = membership_at_cohort(tiny / "data", curated_id)
+    assert [r["stage"] for r in rows].count("essay") == 2
+    assert [r["stage"] for r in rows].count("evaluation") == 2 * 2

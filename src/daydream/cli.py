@@ -96,8 +96,22 @@ def cmd_results(args) -> int:
     from .settings import results_dir
 
     config = _load_config(args)
-    out = results_dir(config)
-    write_results(config["data_root"], out / "parsed_scores.csv", out / "evaluation_scores_by_template_model.csv")
+    write_results(config["data_root"], results_dir(config))
+    return 0
+
+
+def cmd_select_top(args) -> int:
+    from .cohort import selected_essays_path
+    from .results import RESULT_FILES, write_selected_essays
+    from .settings import results_dir
+
+    config = _load_config(args)
+    pivot = results_dir(config) / RESULT_FILES["pivot"]
+    if not pivot.exists():
+        raise InputError("no score pivot yet: run `snakemake results` (or `daydream results`) first", file=pivot)
+    out = selected_essays_path(config["data_root"])
+    chosen = write_selected_essays(pivot, out, args.n or config["top_n"])
+    print(f"{len(chosen)} essays -> {out}; the next run is a curated cohort of them (delete the file to go back)")
     return 0
 
 
@@ -152,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="write score tables from the gens store now (even mid-run)")
     experiment_args(results)
     results.set_defaults(func=cmd_results)
+
+    top = sub.add_parser("select-top", help="write the top-N essays by sum_scores to 2_tasks/selected_essays.txt")
+    experiment_args(top)
+    top.add_argument("--n", type=int, help="how many essays (default: config top_n)")
+    top.set_defaults(func=cmd_select_top)
     return parser
 
 

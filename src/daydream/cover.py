@@ -109,6 +109,9 @@ def _solve_cover(n: int, k: int, t: int, time_limit_s: float) -> CoverSolution:
             problem += pulp.lpSum(x[i] for i in indices) >= need
     lower = schoenheim_bound(n, k, t)
     problem += pulp.lpSum(x) >= lower
+    # Symmetry breaking: concepts are interchangeable, so some optimal cover contains the
+    # first block {0, ..., k-1} (relabel any optimal cover). Fixing it cuts the search.
+    problem += x[0] == 1
     start = set(greedy_cover(n, k, t))
     for variable, block in zip(x, blocks, strict=True):
         variable.setInitialValue(1 if block in start else 0)

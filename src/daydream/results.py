@@ -124,11 +124,121 @@ def pivot_scores(scores):
     return table.reset_index().sort_values(ESSAY_KEYS).reset_index(drop=True)
 
 
-def write_results(data_root: str | Path, scores_path: str | Path, pivot_path: str | Path) -> None:
+PERFECT = 10.0
+
+
+def summarize_by(scores, key: str):
+    """mean, std, count, perfect-score count and percentage of the scores per value of key."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna()].copy()
+    columns = [key, "mean", "std", "count", "perfect_count", "perfect_pct"]
+    if ok.empty:
+        return pd.DataFrame(columns=columns)
+    ok["score"] = ok["score"].astype(float)
+    ok["perfect"] = ok["score"] >= PERFECT
+    table = ok.groupby(key).agg(
+        mean=("score", "mean"), std=("score", "std"), count=("score", "size"), perfect_count=("perfect", "sum")
+    )
+    table["perfect_pct"] = 100.0 * table["perfect_count"] / table["count"]
+    return table.reset_index()[columns].round(4).sort_values(key).reset_index(drop=True)
+
+
+def perfect_score_paths(scores):
+    ok = scores[scores["score"].notna()]
+    perfect = ok[ok["score"].astype(float) >= PERFECT]
+    columns = [
+        "gen_id",
+        "parent_gen_id",
+        "evaluation_template",
+        "evaluation_llm_model",
+        "score",
+        "generation_response_path",
+        "evaluation_response_path",
+    ]
+    return perfect[columns].sort_values(["parent_gen_id", "gen_id"]).reset_index(drop=True)
+
+
+def evaluator_agreement(scores):
+    """Per essay: how far apart the evaluators (template x model, replicate means) are."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna()].copy()
+    columns = ["parent_gen_id", "n_evaluators", "mean", "min", "max", "spread", "std"]
+    if ok.empty:
+        return pd.DataFrame(columns=columns)
+    ok["evaluator"] = ok["evaluation_template"] + "__" + ok["evaluation_llm_model"]
+    per_evaluator = ok.groupby(["parent_gen_id", "evaluator"])["score"].mean().reset_index()
+    table = per_evaluator.groupby("parent_gen_id")["score"].agg(
+        n_evaluators="size", mean="mean", min="min", max="max", std="std"
+    )
+    table["spread"] = table["max"] - table["min"]
+    return table.reset_index()[columns].round(4).sort_values("parent_gen_id").reset_index(drop=True)
+
+
+def replicate_variance(scores):
+    """Per essay and evaluator: the spread of scores across replicates."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna()].copy()
+    keys = ["parent_gen_id", "evaluation_template", "evaluation_llm_model"]
+    columns = keys + ["n", "mean", "std", "range"]
+    if ok.empty:
+        return pd.DataFrame(columns=columns)
+    table = ok.groupby(keys)["score"].agg(n="size", mean="mean", std="std", low="min", high="max")
+    table["range"] = table["high"] - table["low"]
+    return table.reset_index()[columns].round(4).sort_values(keys).reset_index(drop=True)
+
+
+def top_essays(pivot, n: int) -> list[str]:
+    """The n essays with the highest sum_scores (ties broken by gen_id)."""
+    if pivot.empty:
+        return []
+    ranked = pivot.sort_values(["sum_scores", "parent_gen_id"], ascending=[False, True])
+    return list(ranked["parent_gen_id"].head(n))
+
+
+RESULT_FILES = {
+    "scores": "parsed_scores.csv",
+    "pivot": "evaluation_scores_by_template_model.csv",
+    "by_draft_template": "summary_by_draft_template.csv",
+    "by_generation_model": "summary_by_generation_model.csv",
+    "by_combo": "summary_by_combo.csv",
+    "perfect": "perfect_score_paths.csv",
+    "agreement": "evaluator_agreement.csv",
+    "replicates": "replicate_variance.csv",
+}
+
+
+def write_results(data_root: str | Path, out_dir: str | Path) -> dict:
     from .fileio import write_atomic
 
+    out_dir = Path(out_dir)
     scores = scores_frame(score_rows(data_root))
-    write_atomic(scores_path, scores.to_csv(index=False))
-    write_atomic(pivot_path, pivot_scores(scores).to_csv(index=False))
+    tables = {
+        "scores": scores,
+        "pivot": pivot_scores(scores),
+        "by_draft_template": summarize_by(scores, "draft_template"),
+        "by_generation_model": summarize_by(scores, "generation_model"),
+        "by_combo": summarize_by(scores, "combo_id"),
+        "perfect": perfect_score_paths(scores),
+        "agreement": evaluator_agreement(scores),
+        "replicates": replicate_variance(scores),
+    }
+    for name, table in tables.items():
+        write_atomic(out_dir / RESULT_FILES[name], table.to_csv(index=False))
     errors = int((scores["error"] != "").sum())
-    print(f"{len(scores)} evaluations, {errors} with errors -> {scores_path}")
+    print(f"{len(scores)} evaluations, {errors} with errors -> {out_dir}")
+    return tables
+
+
+def write_selected_essays(pivot_path: str | Path, out: str | Path, n: int) -> list[str]:
+    """Top-n essays by sum_scores into a selected_essays.txt for a curated re-run."""
+    import pandas as pd
+
+    from .fileio import write_atomic
+
+    chosen = top_essays(pd.read_csv(pivot_path), n)
+    header = f"# top {n} essays by sum_scores from {pivot_path}\n"
+    write_atomic(out, header + "".join(f"{gen_id}\n" for gen_id in chosen))
+    return chosen

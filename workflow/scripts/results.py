@@ -8,7 +8,6 @@ from daydream.results import write_results
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data-root", required=True)
-parser.add_argument("--scores", required=True)
-parser.add_argument("--pivot", required=True)
+parser.add_argument("--out-dir", required=True)
 args = parser.parse_args()
-run(lambda: write_results(args.data_root, args.scores, args.pivot))
+run(lambda: write_results(args.data_root, args.out_dir))

@@ -1,0 +1,44 @@
+"""Score distribution plots for the report (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def score_boxplot(scores, group: str, title: str, out: str | Path) -> None:
+    """One box per value of `group` (points overlaid), scores on a fixed 0-10 axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = scores[scores["score"].notna()]
+    labels = sorted(ok[group].astype(str).unique())
+    data = [ok.loc[ok[group].astype(str) == label, "score"].astype(float).tolist() for label in labels]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(labels) + 2), 4.0))
+    if labels:
+        ax.boxplot(data, showmeans=True)
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right")
+        for i, values in enumerate(data, start=1):
+            ax.plot([i] * len(values), values, "o", alpha=0.3, color="tab:blue", markersize=3)
+    else:
+        ax.text(0.5, 0.5, "no parsed scores yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylim(-0.5, 10.5)
+    ax.set_ylabel("score (0-10)")
+    ax.set_title(title)
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def write_plots(
+    scores_csv: str | Path, by_evaluator: str | Path, by_generation_model: str | Path, by_draft_template: str | Path
+) -> None:
+    import pandas as pd
+
+    scores = pd.read_csv(scores_csv)
+    scores["evaluator"] = scores["evaluation_template"].astype(str) + "\n" + scores["evaluation_llm_model"].astype(str)
+    score_boxplot(scores, "evaluator", "Scores per evaluation template and model", by_evaluator)
+    score_boxplot(scores, "generation_model", "Scores per generation model", by_generation_model)
+    score_boxplot(scores, "draft_template", "Scores per draft template", by_draft_template)

@@ -1,0 +1,130 @@
+"""Score tables from a gens store written by hand (no LLM, no snakemake)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from daydream.results import (
+    evaluator_agreement,
+    pivot_scores,
+    replicate_variance,
+    score_rows,
+    scores_frame,
+    summarize_by,
+    top_essays,
+    write_results,
+    write_selected_essays,
+)
+
+from conftest import write
+
+
+def add_gen(data, stage, gen_id, parsed=None, raw=None, **meta):
+    folder = data / "gens" / stage / gen_id
+    write(folder / "metadata.json", json.dumps({"stage": stage, "gen_id": gen_id, **meta}))
+    if parsed is not None:
+        write(folder / "parsed.txt", parsed)
+    if raw is not None:
+        write(folder / "raw.txt", raw)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Two essays of one draft each; two evaluators; replicates on one of them."""
+    data = tmp_path / "data"
+    for draft, essay, template, model in (("d1", "e1", "tpl-a", "gen-1"), ("d2", "e2", "tpl-b", "gen-2")):
+        add_gen(data, "draft", draft, "x", combo_id=f"combo-{draft}", template_id=template, llm_model_id=model)
+        add_gen(data, "essay", essay, "x", parent_gen_id=draft, template_id="essay-t", llm_model_id=model)
+    evaluations = [
+        ("v1", "e1", "judge", "m1", 1, "10"),
+        ("v2", "e1", "judge", "m1", 2, "8"),
+        ("v3", "e1", "rubric", "m1", 1, "4"),
+        ("v4", "e2", "judge", "m1", 1, "3"),
+        ("v5", "e2", "rubric", "m1", 1, "5"),
+    ]
+    for gen_id, essay, template, model, rep, score in evaluations:
+        add_gen(
+            data,
+            "evaluation",
+            gen_id,
+            score + "\n",
+            parent_gen_id=essay,
+            template_id=template,
+            llm_model_id=model,
+            replicate=rep,
+            cohort_id="c1",
+            parser_name="in_last_line",
+        )
+    add_gen(
+        data,
+        "evaluation",
+        "v6",
+        None,
+        raw="no verdict here",
+        parent_gen_id="e2",
+        template_id="judge",
+        llm_model_id="m1",
+        replicate=2,
+        cohort_id="c1",
+        parser_name="in_last_line",
+    )
+    add_gen(
+        data,
+        "evaluation",
+        "v7",
+        "eleven",
+        parent_gen_id="e2",
+        template_id="judge",
+        llm_model_id="m1",
+        replicate=3,
+        cohort_id="c1",
+        parser_name="in_last_line",
+    )
+    return data
+
+
+def test_score_rows_carry_lineage_and_errors(store):
+    rows = {r["gen_id"]: r for r in score_rows(store)}
+    assert len(rows) == 7
+    assert rows["v1"]["score"] == 10.0 and rows["v1"]["draft_template"] == "tpl-a"
+    assert rows["v1"]["generation_model"] == "gen-1" and rows["v1"]["combo_id"] == "combo-d1"
+    assert rows["v1"]["generation_template"] == "essay-t"
+    assert rows["v6"]["score"] is None and "no score found" in rows["v6"]["error"]
+    assert rows["v7"]["score"] is None and "invalid parsed.txt" in rows["v7"]["error"]
+
+
+def test_pivot_means_over_replicates_and_sums(store):
+    pivot = pivot_scores(scores_frame(score_rows(store))).set_index("parent_gen_id")
+    assert pivot.loc["e1", "judge__m1"] == 9.0 and pivot.loc["e1", "judge__m1__n"] == 2
+    assert pivot.loc["e1", "judge__m1__min"] == 8.0 and pivot.loc["e1", "judge__m1__max"] == 10.0
+    assert pivot.loc["e1", "sum_scores"] == 13.0 and pivot.loc["e2", "sum_scores"] == 8.0
+
+
+def test_summaries_agreement_and_replicates(store):
+    scores = scores_frame(score_rows(store))
+    by_template = summarize_by(scores, "draft_template").set_index("draft_template")
+    assert by_template.loc["tpl-a", "count"] == 3 and by_template.loc["tpl-a", "perfect_count"] == 1
+    assert by_template.loc["tpl-a", "perfect_pct"] == pytest.approx(33.3333)
+    assert by_template.loc["tpl-b", "mean"] == 4.0
+    agreement = evaluator_agreement(scores).set_index("parent_gen_id")
+    assert agreement.loc["e1", "spread"] == 5.0 and agreement.loc["e1", "n_evaluators"] == 2
+    variance = replicate_variance(scores).set_index(["parent_gen_id", "evaluation_template"])
+    assert variance.loc[("e1", "judge"), "range"] == 2.0 and variance.loc[("e1", "judge"), "n"] == 2
+
+
+def test_write_results_and_top_n_selection(store, tmp_path):
+    out = tmp_path / "results"
+    write_results(store, out)
+    assert {p.name for p in out.iterdir()} >= {"parsed_scores.csv", "perfect_score_paths.csv", "summary_by_combo.csv"}
+    perfect = pd.read_csv(out / "perfect_score_paths.csv")
+    assert list(perfect["gen_id"]) == ["v1"]
+    assert top_essays(pd.read_csv(out / "evaluation_scores_by_template_model.csv"), 1) == ["e1"]
+    selected = tmp_path / "2_tasks" / "selected_essays.txt"
+    assert write_selected_essays(out / "evaluation_scores_by_template_model.csv", selected, 5) == ["e1", "e2"]
+    assert selected.read_text().splitlines()[1:] == ["e1", "e2"]
+
+
+def test_empty_store_gives_empty_tables(tmp_path):
+    tables = write_results(tmp_path / "nothing", tmp_path / "out")
+    assert all(table.empty for table in tables.values())

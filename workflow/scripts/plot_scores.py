@@ -1,0 +1,15 @@
+"""Rule plots: score distributions for the report."""
+
+import argparse
+
+import _bootstrap  # noqa: F401
+from daydream.jobs import run
+from daydream.plots import write_plots
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--scores", required=True)
+parser.add_argument("--by-evaluator", required=True)
+parser.add_argument("--by-generation-model", required=True)
+parser.add_argument("--by-draft-template", required=True)
+args = parser.parse_args()
+run(lambda: write_plots(args.scores, args.by_evaluator, args.by_generation_model, args.by_draft_template))

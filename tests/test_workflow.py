@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,16 @@ def test_offline_cube_end_to_end_and_nothing_reruns(tiny):
     # Rebuilding membership with the same content makes nothing downstream out of date.
     run_snakemake(tiny, "cohort", "--forcerun", "membership")
     dry = run_snakemake(tiny, "all_evaluations", "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
+    # Neither do new timeouts, a new provider URL, or an edited job script.
+    write_config(
+        tiny,
+        llm={"timeout_s": 7, "max_attempts": 2},
+        providers={"openrouter": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": None}},
+    )
+    script = ROOT / "workflow" / "scripts" / "call_llm.py"
+    os.utime(script)
+    dry = run_snakemake(tiny, "all", "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
 
 

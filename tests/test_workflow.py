@@ -328,3 +328,11 @@ def test_select_top_switches_next_run_to_curated(tiny):
     rows = membership_at_cohort(tiny / "data", curated_id)
     assert [r["stage"] for r in rows].count("essay") == 2
     assert [r["stage"] for r in rows].count("evaluation") == 2 * 2
+
+
+def test_dd_cohort_environment_names_the_cohort(tiny):
+    run_snakemake(tiny, "cohort", env={"DD_COHORT": "pilot-1"})
+    rows = membership_at_cohort(tiny / "data", "pilot-1")
+    assert rows and {r["cohort_id"] for r in rows} == {"pilot-1"}
+    manifest = json.loads((tiny / "data/cohorts/pilot-1/manifest.json").read_text())
+    assert manifest["cohort_id"] == "pilot-1"

@@ -39,8 +39,11 @@ def cohort_step(step: str, settings: dict, out: Path) -> None:
     from .combos import combos_csv, update_combo_mappings
 
     experiment, plan = _plan_from_settings(settings)
-    if plan.cohort_id != settings["cohort_id"]:
-        raise InputError(f"cohort id changed while planning ({plan.cohort_id} != {settings['cohort_id']}); run again")
+    if plan.cohort_id != settings["expected_cohort_id"]:
+        raise InputError(
+            f"the experiment changed since this run was planned (cohort {plan.cohort_id}, "
+            f"expected {settings['expected_cohort_id']}); run snakemake again"
+        )
     if step == "combos":
         added = update_combo_mappings(combo_mappings_path(experiment.data_root), plan.combos, now_iso())
         write_atomic(out, combos_csv(plan.combos))

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import ids
 from .cohort import (
     MEMBERSHIP_COLUMNS,
     CohortPlan,
@@ -32,6 +33,7 @@ class WorkflowPlan:
     experiment: Experiment
     plan: CohortPlan
     endpoints: dict[str, Endpoint]
+    env_cohort: str | None = None
     _index: dict = field(default_factory=dict)
     _index_key: tuple | None = None
 
@@ -42,7 +44,7 @@ class WorkflowPlan:
         endpoints = check_endpoints(experiment, config)
         settings = settings_from_config(config)
         plan = plan_cohort(experiment, settings, env_cohort)
-        return cls(config, experiment, plan, endpoints)
+        return cls(config, experiment, plan, endpoints, env_cohort)
 
     # ---- cohort-level values -------------------------------------------------------------
     @property
@@ -63,9 +65,12 @@ class WorkflowPlan:
 
     @property
     def settings_json(self) -> str:
+        """What the cohort jobs re-plan from: the config's settings with the explicit cohort id
+        (config or DD_COHORT) resolved here, and the id this plan expects them to reach."""
         data = dict(settings_from_config(self.config).__dict__)
         data.update(
-            cohort_id=self.cohort_id,
+            cohort_id=ids.cohort_override(self.config["cohort_id"], self.env_cohort),
+            expected_cohort_id=self.cohort_id,
             data_root=self.data_root,
             templates_root=str(self.config["templates_root"]),
         )

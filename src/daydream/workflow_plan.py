@@ -104,8 +104,7 @@ class WorkflowPlan:
         return {
             "llm": self.config["llm"],
             "providers": {
-                name: {"base_url": e.base_url, "api_key_env": e.api_key_env}
-                for name, e in {e.name: e for e in self.endpoints.values()}.items()
+                e.name: {"base_url": e.base_url, "api_key_env": e.api_key_env} for e in self.endpoints.values()
             },
             "prices": {
                 m.model_id: {"input": m.input_price, "output": m.output_price}

@@ -25,8 +25,9 @@ def stage_shaped_reply(prompt: str) -> str:
 
 
 class FakeLLM:
-    def __init__(self, reply=stage_shaped_reply, retry_after: str = "0", hang_s: float = 3.0):
+    def __init__(self, reply=stage_shaped_reply, retry_after: str = "0", hang_s: float = 3.0, latency_s: float = 0.0):
         self.reply = reply
+        self.latency_s = latency_s
         self.retry_after = retry_after
         self.hang_s = hang_s
         self.faults: list[str] = []
@@ -85,6 +86,8 @@ class FakeLLM:
             return self._send(handler, 200, b'{"choices": [ {"message": ')
         if fault == "empty":
             return self._send(handler, 200, b"")
+        if self.latency_s:
+            time.sleep(self.latency_s)
         prompt = body["messages"][-1]["content"]
         text = self.reply(prompt)
         finish = "stop"

@@ -180,3 +180,14 @@ def test_config_schema_errors_name_the_key():
         normalize_config({"description_level": "chapter"})
     with pytest.raises(ValueError, match="stages.draft"):
         normalize_config({"stages": {"draft": {"max_tokns": 5}}})
+
+
+def test_curated_unknown_template_names_table(exp_dir):
+    data = exp_dir / "data"
+    write(data / "2_tasks/selected_essays.txt", "e1\n")
+    write(data / "gens/essay/e1/metadata.json", '{"parent_gen_id": "d1", "template_id": "gone-essay"}')
+    write(
+        data / "gens/draft/d1/metadata.json",
+        '{"combo_id": "combo_v1_x", "template_id": "ideas", "llm_model_id": "gen-off"}',
+    )
+    expect(exp_dir, "essay_templates.csv", "gone-essay", "field 'template_id'")

@@ -176,6 +176,7 @@ def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | No
     if selected_essays_path(data_root).exists():
         mode = "curated"
         curated = read_curated_essays(data_root, read_selected_essays(selected_essays_path(data_root)))
+        check_curated_references(experiment, curated)
         combo_ids = list(dict.fromkeys(c.combo_id for c in curated))
         combos = combos_from_mappings(data_root, combo_ids, experiment, {c.combo_id: c.essay_gen_id for c in curated})
         draft_templates = [c.draft_template for c in curated]
@@ -207,6 +208,24 @@ def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | No
     explicit = ids.cohort_override(settings.cohort_id, env_cohort)
     cohort = explicit or ids.cohort_id(manifest)
     return CohortPlan(cohort, manifest, combos, mode, curated, selection)
+
+
+def check_curated_references(experiment: Experiment, curated: list[CuratedEssay]) -> None:
+    """Templates and models named in the store must still exist (active or not), with their files."""
+    from .experiment import check_template_text
+
+    for item in curated:
+        experiment.model(item.llm_model_id)
+        for stage, template_id in (("draft", item.draft_template), ("essay", item.essay_template)):
+            template = experiment.template(stage, template_id)
+            if template.generator == "llm":
+                if not template.path.is_file():
+                    raise InputError(
+                        f"essay {item.essay_gen_id}: template file missing: {template.path}",
+                        file=experiment.sources[stage],
+                        field="template_id",
+                    )
+                check_template_text(template.path, stage)
 
 
 def check_descriptions(experiment: Experiment, combos: list[Combo]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import parsers
 from .errors import InputError, row_error
 from .ids import is_safe_id
 from .tables import (
@@ -18,8 +19,8 @@ from .tables import (
 
 STAGES = ("draft", "essay", "evaluation")
 LEVELS = ("sentence", "paragraph", "article")
-DRAFT_PARSERS = ("", "identity", "essay_idea_last", "essay_block")
-EVALUATION_PARSERS = ("in_last_line", "complex")
+DRAFT_PARSERS = tuple(parsers.DRAFT_PARSERS)
+EVALUATION_PARSERS = tuple(parsers.SCORE_PARSERS)
 TEMPLATE_VARIABLES = {
     "draft": {"concepts"},
     "essay": {"draft_block", "links_block"},
@@ -158,7 +159,7 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
         parser = row["parser"]
         if stage == "draft" and parser not in DRAFT_PARSERS:
             raise row_error(
-                f"unknown draft parser {parser!r}; known: essay_idea_last, essay_block, identity (or empty)",
+                f"unknown draft parser {parser!r}; known: {', '.join(p for p in DRAFT_PARSERS if p)} (or empty)",
                 row,
                 path,
                 "parser",

@@ -83,9 +83,7 @@ def _usage(data: dict) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 
-def _completion_from_body(
-    status: int, body: str, provider: str, model: str
-) -> tuple[str, str | None, dict, str | None]:
+def _completion_from_body(status: int, body: str) -> tuple[str, str | None, dict, str | None]:
     if not body.strip():
         raise LLMError("empty response body", status)
     try:
@@ -149,7 +147,7 @@ def chat_completion(
         else:
             status = response.status_code
             if status == 200:
-                text, finish_reason, usage, response_id = _completion_from_body(status, response.text, provider, model)
+                text, finish_reason, usage, response_id = _completion_from_body(status, response.text)
                 return Completion(
                     text,
                     finish_reason,

@@ -16,6 +16,7 @@ rule combos:
 rule manifest:
     input:
         f"{COHORT_DIR}/combos.csv",
+        PLAN.table_inputs,
     output:
         f"{COHORT_DIR}/manifest.json",
     log:

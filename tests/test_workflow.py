@@ -336,3 +336,17 @@ def test_dd_cohort_environment_names_the_cohort(tiny):
     assert rows and {r["cohort_id"] for r in rows} == {"pilot-1"}
     manifest = json.loads((tiny / "data/cohorts/pilot-1/manifest.json").read_text())
     assert manifest["cohort_id"] == "pilot-1"
+
+
+def test_pinned_cohort_grows_without_new_calls_for_existing_generations(tmp_path):
+    with FakeLLM() as server:
+        env = http_setup(tmp_path, server, cohort_id="grow")
+        run_snakemake(tmp_path, "all_drafts", env=env)
+        assert len(server.requests) == 3
+        models = HTTP_MODELS + "writer2,vendor/writer-2,openrouter,Writer 2,true,false\n"
+        (tmp_path / "data/1_raw/llm_models.csv").write_text(models)
+        run_snakemake(tmp_path, "all_drafts", env=env)
+        assert len(server.requests) == 6  # only the new model's three drafts
+    manifest = json.loads((tmp_path / "data/cohorts/grow/manifest.json").read_text())
+    assert manifest["llms"]["generation"] == ["writer", "writer2"]
+    assert len([r for r in membership_at_cohort(tmp_path / "data", "grow") if r["stage"] == "draft"]) == 6

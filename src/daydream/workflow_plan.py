@@ -35,6 +35,7 @@ class WorkflowPlan:
     endpoints: dict[str, Endpoint]
     env_cohort: str | None = None
     _index: dict = field(default_factory=dict)
+    _combos: dict = field(default_factory=dict)
     _index_key: tuple | None = None
 
     @classmethod
@@ -132,10 +133,12 @@ class WorkflowPlan:
         return f"{self.data_root}/gens/{stage}/{gen_id}/{name}"
 
     def _combo(self, combo_id: str) -> Combo:
-        for combo in self.plan.combos:
-            if combo.combo_id == combo_id:
-                return combo
-        raise ValueError(f"combo {combo_id} is not part of cohort {self.cohort_id}")
+        if not self._combos:  # a dict, since the full cube can have thousands of combos
+            self._combos = {combo.combo_id: combo for combo in self.plan.combos}
+        try:
+            return self._combos[combo_id]
+        except KeyError:
+            raise ValueError(f"combo {combo_id} is not part of cohort {self.cohort_id}") from None
 
     def is_copy(self, row: MembershipRow) -> bool:
         return row.stage == "essay" and self.experiment.template("essay", row.template_id).generator == "copy"

@@ -102,3 +102,17 @@ def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path):
         write_atomic(target, object())  # not text: the write fails
     assert target.read_text() == "paid response"
     assert [p.name for p in tmp_path.iterdir()] == ["raw.txt"]
+
+
+def test_stash_unarchived_raw_only_when_not_archived(tmp_path):
+    from daydream.jobs import stash_unarchived_raw
+
+    folder = tmp_path / "g1"
+    assert stash_unarchived_raw(folder) is None  # nothing to keep
+    prompt = write(folder / "prompt.txt", "Concepts: a, b")
+    raw_step(SPEC, prompt, folder / "raw.txt", folder / "metadata.json", {})
+    assert stash_unarchived_raw(folder) is None  # already in responses/
+    (folder / "raw.txt").write_text("older text")
+    kept = stash_unarchived_raw(folder)
+    assert json.loads(kept.read_text())["text"] == "older text"
+    assert json.loads(kept.read_text())["metadata"]["gen_id"] == "g1"

@@ -350,3 +350,21 @@ def test_pinned_cohort_grows_without_new_calls_for_existing_generations(tmp_path
     manifest = json.loads((tmp_path / "data/cohorts/grow/manifest.json").read_text())
     assert manifest["llms"]["generation"] == ["writer", "writer2"]
     assert len([r for r in membership_at_cohort(tmp_path / "data", "grow") if r["stage"] == "draft"]) == 6
+
+
+def test_foreign_raw_is_kept_when_a_new_prompt_reruns_the_call(tmp_path):
+    """A raw.txt from an older store (not in responses/) survives a re-render of its prompt."""
+    with FakeLLM() as server:
+        env = http_setup(tmp_path, server)
+        run_snakemake(tmp_path, "all_drafts", env=env)
+        draft = next(r for r in membership(tmp_path) if r["stage"] == "draft")
+        folder = gen_dir(tmp_path, draft)
+        shutil.rmtree(folder / "responses")  # as if written by another tool
+        (folder / "raw.txt").write_text("an old paid response\nline 2\nline 3\n")
+        template = tmp_path / "templates/draft/ideas.txt"
+        template.write_text(template.read_text() + "Be concise.\n")
+        run_snakemake(tmp_path, "all_drafts", env=env)
+        assert len(server.requests) == 6  # the new prompts were called
+    (kept,) = (folder / "responses").glob("imported-*.json")
+    assert json.loads(kept.read_text())["text"] == "an old paid response\nline 2\nline 3\n"
+    assert (folder / "raw.txt").read_text() != "an old paid response\nline 2\nline 3\n"

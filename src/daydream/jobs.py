@@ -60,9 +60,37 @@ def cohort_step(step: str, settings: dict, out: Path) -> None:
 
 
 # ---- prompt ---------------------------------------------------------------------------------
+def stash_unarchived_raw(gen_dir: Path) -> Path | None:
+    """Keep a raw.txt that is not in responses/ yet (e.g. from an older store) before a new
+    prompt makes Snakemake delete it to re-run the call. Returns the archive file written."""
+    raw = Path(gen_dir) / "raw.txt"
+    if not raw.is_file():
+        return None
+    text = raw.read_text(encoding="utf-8", errors="replace")
+    folder = archive_dir(raw)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("text") == text:
+                return None
+        except (OSError, json.JSONDecodeError):
+            continue
+    metadata = None
+    try:
+        metadata = json.loads((Path(gen_dir) / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / f"imported-{stamp}.json"
+    write_json_atomic(target, {"text": text, "metadata": metadata, "source": "raw.txt kept before a new prompt"})
+    return target
+
+
 def render_step(spec: dict, out: Path) -> None:
     from .render import draft_context, essay_context, evaluation_context, render_template
 
+    stashed = stash_unarchived_raw(Path(out).parent)
+    if stashed:
+        print(f"kept the existing raw.txt in {stashed}")
     stage = spec["stage"]
     if stage == "draft":
         context = draft_context(spec["concepts"])

@@ -368,3 +368,14 @@ def test_foreign_raw_is_kept_when_a_new_prompt_reruns_the_call(tmp_path):
     (kept,) = (folder / "responses").glob("imported-*.json")
     assert json.loads(kept.read_text())["text"] == "an old paid response\nline 2\nline 3\n"
     assert (folder / "raw.txt").read_text() != "an old paid response\nline 2\nline 3\n"
+
+
+def test_transient_faults_are_retried_inside_a_run(tmp_path):
+    with FakeLLM(retry_after="0") as server:
+        server.faults = ["429", "500"]
+        env = http_setup(tmp_path, server, llm={"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4})
+        run_snakemake(tmp_path, "all_drafts", "--cores", "1", env=env)
+    assert len(server.requests) == 3 + 2
+    metas = [json.loads((gen_dir(tmp_path, r) / "metadata.json").read_text()) for r in membership(tmp_path)
+             if r["stage"] == "draft"]  # fmt: skip
+    assert sorted(m["attempts"] for m in metas) == [1, 1, 3]

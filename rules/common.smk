@@ -24,6 +24,7 @@ except (InputError, ValueError) as error:
     raise WorkflowError(f"bad experiment input: {error}") from None
 DATA = PLAN.data_root
 COHORT = PLAN.cohort_id
+config["resolved_cohort_id"] = COHORT  # shown in the HTML report
 COHORT_DIR = f"{DATA}/cohorts/{COHORT}"
 MEMBERSHIP = f"{COHORT_DIR}/membership.csv"
 # Job commands call `$PY $SCRIPTS/<script>.py`. The interpreter, the script folder and the runtime

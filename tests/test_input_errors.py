@@ -191,3 +191,11 @@ def test_curated_unknown_template_names_table(exp_dir):
         '{"combo_id": "combo_v1_x", "template_id": "ideas", "llm_model_id": "gen-off"}',
     )
     expect(exp_dir, "essay_templates.csv", "gone-essay", "field 'template_id'")
+
+
+def test_curated_unsafe_parent_in_store_metadata(exp_dir):
+    write(exp_dir / "data/2_tasks/selected_essays.txt", "e1\n")
+    write(
+        exp_dir / "data/gens/essay/e1/metadata.json", '{"parent_gen_id": "../../../etc", "template_id": "plain-essay"}'
+    )
+    expect(exp_dir, "essay e1", "unsafe parent_gen_id", "field 'parent_gen_id'")

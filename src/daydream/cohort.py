@@ -124,6 +124,10 @@ def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEs
     for essay_id in essay_ids:
         essay_meta, essay_path = _read_metadata(data_root, "essay", essay_id)
         draft_id = _require(essay_meta, essay_path, "essay", essay_id, "parent_gen_id")
+        if not ids.is_safe_id(draft_id):
+            raise InputError(
+                f"essay {essay_id}: unsafe parent_gen_id {draft_id!r}", file=essay_path, field="parent_gen_id"
+            )
         essay_template = _require(essay_meta, essay_path, "essay", essay_id, "template_id")
         draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
         curated.append(

@@ -30,6 +30,11 @@ localrules:
     plots,
 
 
+onstart:
+    for name in PLAN.missing_api_keys():
+        print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
+
+
 rule all:
     default_target: True
     input:

@@ -202,6 +202,7 @@ def test_missing_api_key_is_a_clear_error_for_a_remote_server(tmp_path):
     write_config(tmp_path, providers=providers)
     result = run_snakemake(tmp_path, "all_drafts", env={"OPENROUTER_API_KEY": ""}, check=False)
     assert result.returncode != 0
+    assert "warning: OPENROUTER_API_KEY is not set" in result.stderr  # said once, at the start
     logs = list((tmp_path / "data/logs/draft").glob("*/raw.log"))
     assert logs and "no API key: set OPENROUTER_API_KEY" in logs[0].read_text()
 

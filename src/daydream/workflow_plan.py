@@ -114,6 +114,17 @@ class WorkflowPlan:
             },
         }
 
+    def missing_api_keys(self) -> list[str]:
+        """Key variables that active models' remote providers need but that are not set."""
+        from .jobs import api_key_from, is_loopback
+
+        missing = set()
+        for endpoint in self.endpoints.values():
+            if endpoint.base_url and endpoint.api_key_env and not is_loopback(endpoint.base_url):
+                if not api_key_from(endpoint.api_key_env):
+                    missing.add(endpoint.api_key_env)
+        return sorted(missing)
+
     # ---- per generation --------------------------------------------------------------------
     def membership_index(self, path: str) -> dict[tuple[str, str], MembershipRow]:
         stat = os.stat(path)

@@ -282,6 +282,8 @@ def test_unparseable_evaluation_is_an_error_row_not_a_crash(tmp_path):
 def test_reference_experiment_cohort_through_snakemake(tmp_path):
     data = tmp_path / "ref"
     shutil.copytree(REFERENCE / "original-data", data)
+    for path in [data, *data.rglob("*")]:  # shared/ may be read-only; the copy must not be
+        path.chmod(path.stat().st_mode | 0o200)
     write_config(tmp_path, data_root=str(data), templates_root=str(data / "1_raw/templates"), k_max=4)
     run_snakemake(tmp_path, "cohort")
     rows = membership_at(data)

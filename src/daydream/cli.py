@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .parsers import SCORE_PARSERS
 
 
 def _load_config(args) -> dict:
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_plan_combos)
 
     score = sub.add_parser("parse-score", help="print the score an evaluation response parses to")
-    score.add_argument("--parser", required=True, choices=["in_last_line", "complex"])
+    score.add_argument("--parser", required=True, choices=sorted(SCORE_PARSERS))
     score.add_argument("file")
     score.set_defaults(func=cmd_parse_score)
 

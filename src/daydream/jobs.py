@@ -79,8 +79,7 @@ def stash_unarchived_raw(gen_dir: Path) -> Path | None:
         metadata = json.loads((Path(gen_dir) / "metadata.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         pass
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"imported-{stamp}.json"
+    target = folder / f"imported-{archive_stamp()}.json"
     write_json_atomic(target, {"text": text, "metadata": metadata, "source": "raw.txt kept before a new prompt"})
     return target
 
@@ -106,6 +105,11 @@ def request_key(spec: dict, prompt: str) -> str:
     fields = {k: spec[k] for k in ("provider", "model", "max_tokens", "temperature")}
     fields["prompt_sha256"] = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+
+
+def archive_stamp() -> str:
+    """Sortable UTC time for archive file names."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def archive_dir(raw_path: Path) -> Path:
@@ -146,6 +150,14 @@ def is_loopback(url: str) -> bool:
     return host in {"localhost", "::1"} or host.startswith("127.")
 
 
+def missing_api_key(base_url: str | None, api_key_env: str | None) -> bool:
+    """True when a remote provider names a key variable that is set nowhere; a loopback
+    server is called without a key instead."""
+    if not base_url or not api_key_env or is_loopback(base_url):
+        return False
+    return api_key_from(api_key_env) is None
+
+
 def _call(spec: dict, prompt: str, runtime: dict):
     from .llm import RetryPolicy, chat_completion, offline_completion
 
@@ -155,12 +167,12 @@ def _call(spec: dict, prompt: str, runtime: dict):
         )
     endpoint = runtime["providers"][spec["provider"]]
     key = api_key_from(endpoint.get("api_key_env"))
+    if missing_api_key(endpoint["base_url"], endpoint.get("api_key_env")):
+        raise InputError(
+            f"no API key: set {endpoint['api_key_env']} in the environment or in .env",
+            field="api_key_env",
+        )
     if endpoint.get("api_key_env") and not key:
-        if not is_loopback(endpoint["base_url"]):
-            raise InputError(
-                f"no API key: set {endpoint['api_key_env']} in the environment or in .env",
-                field="api_key_env",
-            )
         print(f"note: {endpoint['api_key_env']} is not set; calling the local server without a key")
     return chat_completion(
         base_url=endpoint["base_url"],
@@ -207,8 +219,7 @@ def raw_step(spec: dict, prompt_path: Path, raw_path: Path, metadata_path: Path,
             "response_id": completion.response_id,
             "created_at": now_iso(),
         }
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        write_json_atomic(archive_dir(raw_path) / f"{key}-{stamp}.json", record)
+        write_json_atomic(archive_dir(raw_path) / f"{key}-{archive_stamp()}.json", record)
     usage = record["usage"]
     truncated = record["finish_reason"] == "length" or usage.get("completion_tokens", 0) >= spec["max_tokens"]
     metadata = {

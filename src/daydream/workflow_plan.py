@@ -116,14 +116,9 @@ class WorkflowPlan:
 
     def missing_api_keys(self) -> list[str]:
         """Key variables that active models' remote providers need but that are not set."""
-        from .jobs import api_key_from, is_loopback
+        from .jobs import missing_api_key
 
-        missing = set()
-        for endpoint in self.endpoints.values():
-            if endpoint.base_url and endpoint.api_key_env and not is_loopback(endpoint.base_url):
-                if not api_key_from(endpoint.api_key_env):
-                    missing.add(endpoint.api_key_env)
-        return sorted(missing)
+        return sorted({e.api_key_env for e in self.endpoints.values() if missing_api_key(e.base_url, e.api_key_env)})
 
     # ---- per generation --------------------------------------------------------------------
     def membership_index(self, path: str) -> dict[tuple[str, str], MembershipRow]:

@@ -14,7 +14,7 @@ include: "rules/generation.smk"
 include: "rules/results.smk"
 
 
-# Tiny jobs never go to a cluster queue; only the LLM calls (rule raw) are submitted.
+# Only the generate jobs (the LLM calls) go to a cluster queue; everything else is quick.
 localrules:
     all,
     cohort,
@@ -25,14 +25,22 @@ localrules:
     manifest,
     membership,
     prompt,
-    parse,
     results,
     plots,
 
 
 onstart:
+    check_threaded_jobs()
     for name in PLAN.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
+
+
+onsuccess:
+    RUNNER.close()
+
+
+onerror:
+    RUNNER.close()
 
 
 rule all:

@@ -8,9 +8,11 @@ rule combos:
     conda:
         "../envs/daydream.yaml"
     params:
+        python=PY,
+        scripts=SCRIPTS,
         settings=PLAN.settings_json,
     shell:
-        "$PY $SCRIPTS/cohort.py combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "{params.python:q} {params.scripts:q}/cohort.py combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule manifest:
@@ -24,9 +26,11 @@ rule manifest:
     conda:
         "../envs/daydream.yaml"
     params:
+        python=PY,
+        scripts=SCRIPTS,
         settings=PLAN.settings_json,
     shell:
-        "$PY $SCRIPTS/cohort.py manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "{params.python:q} {params.scripts:q}/cohort.py manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 checkpoint membership:
@@ -40,9 +44,11 @@ checkpoint membership:
     conda:
         "../envs/daydream.yaml"
     params:
+        python=PY,
+        scripts=SCRIPTS,
         settings=PLAN.settings_json,
     shell:
-        "$PY $SCRIPTS/cohort.py membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "{params.python:q} {params.scripts:q}/cohort.py membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule cohort:

@@ -1,24 +1,25 @@
-import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from daydream.errors import InputError
-from daydream.settings import SCHEMA_PATH, normalize_config
+from daydream.runner import Runner
+from daydream.settings import validate_config
+from daydream.stages import PROMPT, STAGE_PATTERN
 from daydream.workflow_plan import WorkflowPlan
 
-validate(config, SCHEMA_PATH)
 try:
-    CONFIG = normalize_config(config)
-    PLAN = WorkflowPlan.load(CONFIG, os.environ.get("DD_COHORT"))
+    # the JSON schema (src/daydream/schemas/config.schema.yaml) fills in every default
+    config.update(validate_config(config))
+    PLAN = WorkflowPlan.load(config, os.environ.get("DD_COHORT"))
 except (InputError, ValueError) as error:
     # one clear message naming file, row and field, before any job runs
     raise WorkflowError(f"bad experiment input: {error}") from None
@@ -27,66 +28,106 @@ COHORT = PLAN.cohort_id
 config["resolved_cohort_id"] = COHORT  # shown in the HTML report
 COHORT_DIR = f"{DATA}/cohorts/{COHORT}"
 MEMBERSHIP = f"{COHORT_DIR}/membership.csv"
-# Job commands call `$PY $SCRIPTS/<script>.py`. The interpreter, the script folder and the runtime
-# settings (timeouts, retries, provider URLs, prices) live in the shell prefix, not in params or
-# the command text, so none of them counts as a change that would re-run paid LLM jobs.
-shell.prefix(
-    "set -euo pipefail; "
-    f"PY={shlex.quote(CONFIG['python'] or sys.executable)}; "
-    f"SCRIPTS={shlex.quote(str(Path(workflow.basedir) / 'workflow' / 'scripts'))}; "
-    # (the prefix is formatted like a command, so the JSON's braces are doubled)
-    "export DAYDREAM_RUNTIME="
-    + shlex.quote(json.dumps(PLAN.runtime_settings())).replace("{", "{{").replace("}", "}}")
-    + "; "
-)
+GENS = PLAN.generation_index()
+# Interpreter and folder of the job scripts (cohort files, results): params of those rules, so a
+# command copied from the log runs as it is.
+PY = config["python"] or sys.executable
+SCRIPTS = str(Path(workflow.basedir) / "workflow" / "scripts")
 
 
 wildcard_constraints:
-    stage="draft|essay|evaluation",
+    stage=STAGE_PATTERN,
     gen_id="[A-Za-z0-9_-][A-Za-z0-9._-]*",
 
 
-def membership_index():
-    """Rows of this cohort's membership by (stage, gen_id); the file is read once per process."""
+def membership_rows():
+    """This cohort's generations; only input functions may wait on the checkpoint this way."""
     checkpoints.membership.get()
-    return PLAN.membership_index(MEMBERSHIP)
+    return GENS.load(MEMBERSHIP)
 
 
 def gen_targets(stage):
     def targets(wildcards):
-        index = membership_index()
-        return [f"{DATA}/gens/{stage}/{gen_id}/parsed.txt" for (s, gen_id) in index if s == stage]
+        membership_rows()
+        return [f"{DATA}/gens/{stage}/{gen_id}/parsed.txt" for gen_id in GENS.gen_ids(stage)]
 
     return targets
 
 
 def prompt_inputs(wildcards):
-    return PLAN.prompt_inputs(membership_index(), wildcards.stage, wildcards.gen_id)
+    membership_rows()
+    return GENS.get(wildcards.stage, wildcards.gen_id).prompt_inputs()
 
 
-def prompt_params(wildcards):
-    return PLAN.prompt_params(membership_index(), wildcards.stage, wildcards.gen_id)
+def generate_inputs(wildcards):
+    membership_rows()
+    return GENS.get(wildcards.stage, wildcards.gen_id).generate_inputs()
 
 
-def raw_params(wildcards):
-    return PLAN.raw_params(membership_index(), wildcards.stage, wildcards.gen_id)
+# Params and resources read the membership file without the checkpoint call: a job re-created
+# on a cluster node may call checkpoints only from input functions.
+def spec(wildcards):
+    GENS.load(MEMBERSHIP)
+    return GENS.get(wildcards.stage, wildcards.gen_id)
 
 
-def parse_inputs(wildcards):
-    return PLAN.parse_inputs(membership_index(), wildcards.stage, wildcards.gen_id)
+def concept_names(wildcards):
+    return spec(wildcards).prompt_param()
 
 
-def parse_params(wildcards):
-    return PLAN.parse_params(membership_index(), wildcards.stage, wildcards.gen_id)
+def request_param(wildcards):
+    return spec(wildcards).request_param()
+
+
+def parse_param(wildcards):
+    return spec(wildcards).parse_param()
 
 
 def provider_slot(provider):
-    """One unit of the provider's resource for raw jobs of that provider, zero otherwise."""
+    """One unit of the provider's resource for generate jobs that call that provider."""
 
     def slot(wildcards):
-        return 1 if PLAN.provider_of(membership_index(), wildcards.stage, wildcards.gen_id) == provider else 0
+        return 1 if spec(wildcards).provider == provider else 0
 
     return slot
 
 
 PROVIDER_RESOURCES = {name: provider_slot(name) for name in PLAN.provider_names}
+
+# Default global resources; `--resources NAME=N` wins. Each provider's cap of calls in flight is
+# its max_concurrency in config. In a local run, at most cores + 4 generate jobs wait on providers
+# at once: Snakemake runs at most cores + 5 jobs at a time, and the last of those threads stays
+# free for prompt jobs, which start the next calls (see rule generate).
+for _name, _cap in PLAN.default_caps().items():
+    workflow.global_resources.setdefault(_name, _cap)
+if workflow.global_resources.get("_nodes").value is None:
+    workflow.global_resources.setdefault("generate_jobs", (workflow.global_resources.get("_cores").value or 1) + 4)
+
+
+def provider_caps():
+    """Calls in flight per provider, as the resources say."""
+    return {name: int(workflow.global_resources.get(name).value) for name in PLAN.provider_names}
+
+
+def prefetch_calls():
+    """Generation jobs run in this process's threads (the default profile's force-use-threads).
+    In the main process of a local run, prompt jobs start their calls in a call engine and
+    generate jobs collect the responses, so calls in flight reach each provider's cap whatever
+    --cores is. Elsewhere (a job on a cluster node) the generate job makes its call itself; and a
+    run asked only for prompts makes no call. Asked when the first job runs."""
+    targets = workflow.dag_settings.targets
+    only_prompts = bool(targets) and all(Path(str(t)).name == PROMPT for t in targets)
+    return workflow.exec_mode == ExecMode.DEFAULT and workflow.local_exec and not only_prompts
+
+
+RUNNER = Runner(GENS, PLAN.prices(), provider_caps, prefetch_calls)
+
+
+def check_threaded_jobs():
+    """Generation jobs are `run:` blocks; without threads Snakemake would start a whole new
+    Snakemake process for each of them."""
+    if workflow.local_exec and workflow.exec_mode == ExecMode.DEFAULT and not workflow.use_threads:
+        raise WorkflowError(
+            "generation jobs must run in Snakemake's threads: run from the project folder (its default "
+            "profile, profiles/default, sets force-use-threads) or add --force-use-threads"
+        )

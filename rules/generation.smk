@@ -1,6 +1,6 @@
-# Per generation: prompt.txt (render) -> raw.txt + metadata.json (one LLM call) -> parsed.txt.
-# Jobs run lean `python workflow/scripts/...` commands: cheap to start, and editing a script
-# never marks paid LLM jobs as changed code.
+# Per generation: prompt.txt (render) -> parsed.txt (call or archived response, recorded in raw.txt
+# and metadata.json, then validated and parsed). Both jobs run in Snakemake's own process: no
+# interpreter start, no imports and no experiment parsing per job.
 
 
 rule prompt:
@@ -10,43 +10,28 @@ rule prompt:
         f"{DATA}/gens/{{stage}}/{{gen_id}}/prompt.txt",
     log:
         f"{DATA}/logs/{{stage}}/{{gen_id}}/prompt.log",
-    conda:
-        "../envs/daydream.yaml"
     params:
-        spec=prompt_params,
-    shell:
-        "$PY $SCRIPTS/render_prompt.py --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        concepts=concept_names,
+    run:
+        RUNNER.render(wildcards.stage, wildcards.gen_id, log[0])
 
 
-rule raw:
+# threads: 0 -- the job waits on the provider (capped by the provider's resource and by
+# generate_jobs, see common.smk), it does not compute; raw.txt and metadata.json are not declared
+# outputs, so a failing parse keeps them.
+rule generate:
     input:
-        prompt=f"{DATA}/gens/{{stage}}/{{gen_id}}/prompt.txt",
-    output:
-        raw=f"{DATA}/gens/{{stage}}/{{gen_id}}/raw.txt",
-        metadata=f"{DATA}/gens/{{stage}}/{{gen_id}}/metadata.json",
-    log:
-        f"{DATA}/logs/{{stage}}/{{gen_id}}/raw.log",
-    conda:
-        "../envs/daydream.yaml"
-    resources:
-        **PROVIDER_RESOURCES,
-    params:
-        spec=raw_params,
-    shell:
-        "$PY $SCRIPTS/call_llm.py --spec {params.spec:q} --prompt {input.prompt:q}"
-        " --raw {output.raw:q} --metadata {output.metadata:q} > {log:q} 2>&1"
-
-
-rule parse:
-    input:
-        unpack(parse_inputs),
+        unpack(generate_inputs),
     output:
         f"{DATA}/gens/{{stage}}/{{gen_id}}/parsed.txt",
     log:
-        f"{DATA}/logs/{{stage}}/{{gen_id}}/parse.log",
-    conda:
-        "../envs/daydream.yaml"
+        f"{DATA}/logs/{{stage}}/{{gen_id}}/generate.log",
+    threads: 0
+    resources:
+        **PROVIDER_RESOURCES,
+        generate_jobs=1,
     params:
-        spec=parse_params,
-    shell:
-        "$PY $SCRIPTS/parse_response.py --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        request=request_param,
+        parse=parse_param,
+    run:
+        RUNNER.generate(wildcards.stage, wildcards.gen_id, log[0])

@@ -90,25 +90,40 @@ def write_config(root: Path, **overrides) -> Path:
     return write(root / "config.yaml", yaml.safe_dump(config))
 
 
-def run_snakemake(root: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    """A real snakemake run of this project's Snakefile, working in root."""
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "src", "profiles", "report", "envs", "config")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A copy of the workflow's code (not its data), for tests that edit the code; returns its Snakefile."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, dest / part)
+    return dest / "Snakefile"
+
+
+def run_snakemake(
+    root: Path, *args: str, check: bool = True, env: dict | None = None, snakefile: Path | None = None
+) -> subprocess.CompletedProcess:
+    """A real snakemake run of this project's Snakefile (with its default profile), working in root."""
     command = [
         sys.executable,
         "-m",
         "snakemake",
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(snakefile or ROOT / "Snakefile"),
         "--directory",
         str(root),
-        "--configfile",
-        str(root / "config.yaml"),
         "--cores",
         "2",
         *args,
-        "--resources",
-        "offline=8",
-        "openrouter=4",
-        "local=4",
+        "--configfile",
+        str(root / "config.yaml"),
     ]
     full_env = {**os.environ, "DD_COHORT": "", **(env or {})}
     result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=full_env, timeout=600)
@@ -117,6 +132,14 @@ def run_snakemake(root: Path, *args: str, check: bool = True, env: dict | None =
             f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def cohort_settings(**config):
+    """Cohort settings from a config (validated: the schema's defaults fill the rest)."""
+    from daydream.settings import validate_config
+    from daydream.workflow_plan import settings_from_config
+
+    return settings_from_config(validate_config(config))
 
 
 @pytest.fixture

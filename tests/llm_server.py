@@ -1,6 +1,7 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 standing in for the LLM provider.
 
-Each request is recorded. Behaviour is scripted per request by `faults` (consumed in order:
+Each request is recorded, and the number of requests in flight is tracked (`max_in_flight`).
+Behaviour is scripted per request by `faults` (consumed in order:
 '429', '500', 'timeout', 'malformed', 'empty', '400', 'truncate') and otherwise the reply is
 made by `reply(prompt) -> text`."""
 
@@ -32,10 +33,14 @@ class FakeLLM:
         self.hang_s = hang_s
         self.faults: list[str] = []
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real providers offer
+
             def log_message(self, *args):
                 pass
 
@@ -45,7 +50,13 @@ class FakeLLM:
                 with server.lock:
                     server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     fault = server.faults.pop(0) if server.faults else None
-                server.respond(self, body, fault)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    server.respond(self, body, fault)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

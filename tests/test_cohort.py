@@ -5,7 +5,6 @@ import pytest
 from daydream import ids
 from daydream.cohort import (
     MembershipRow,
-    Settings,
     build_membership,
     check_integrity,
     counts,
@@ -15,12 +14,12 @@ from daydream.combos import update_combo_mappings
 from daydream.errors import InputError
 from daydream.experiment import load_experiment
 
-from conftest import REFERENCE, make_experiment, needs_reference, write
+from conftest import REFERENCE, cohort_settings, make_experiment, needs_reference, write
 
 
 def plan_for(root, k_max=2, **kw):
     experiment = load_experiment(root / "data", root / "templates")
-    plan = plan_cohort(experiment, Settings(k_max=k_max, description_level="paragraph", **kw))
+    plan = plan_cohort(experiment, cohort_settings(k_max=k_max, description_level="paragraph", **kw))
     return experiment, plan
 
 
@@ -124,7 +123,7 @@ def test_combo_mappings_are_append_only(tmp_path):
 @needs_reference()
 def test_reference_experiment_cohort_matches_original():
     experiment = load_experiment(REFERENCE / "original-data", REFERENCE / "original-data/1_raw/templates")
-    plan = plan_cohort(experiment, Settings(k_max=4, description_level="paragraph"))
+    plan = plan_cohort(experiment, cohort_settings(k_max=4, description_level="paragraph"))
     assert plan.cohort_id == "cohort-348786683ed1"
     rows = build_membership(plan, experiment)
     assert counts(rows) == {"draft": 525, "essay": 525, "evaluation": 8400}

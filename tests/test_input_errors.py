@@ -2,14 +2,14 @@
 
 import pytest
 
-from daydream.cohort import Settings, plan_cohort
+from daydream.cohort import plan_cohort
 from daydream.combos import Combo, update_combo_mappings
 from daydream.errors import InputError
 from daydream.experiment import check_experiment_axes, load_experiment
 from daydream.providers import check_endpoints
-from daydream.settings import normalize_config
+from daydream.settings import validate_config
 
-from conftest import make_experiment, write
+from conftest import cohort_settings, make_experiment, write
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def expect(root, *fragments):
     with pytest.raises(InputError) as info:
         experiment = load(root)
         check_experiment_axes(experiment)
-        plan_cohort(experiment, Settings(k_max=2, description_level="paragraph"))
+        plan_cohort(experiment, cohort_settings(k_max=2, description_level="paragraph"))
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, message
@@ -130,7 +130,7 @@ def test_no_evaluation_model(exp_dir):
 
 def test_unknown_provider_without_default(exp_dir):
     edit(exp_dir / "data/1_raw/llm_models.csv", "gen-off,offline/gen,offline", "gen-off,x/gen,mystery")
-    config = normalize_config({"default_provider": None})
+    config = validate_config({"default_provider": None})
     with pytest.raises(InputError) as info:
         check_endpoints(load(exp_dir), config)
     assert (
@@ -172,14 +172,14 @@ def test_combo_mapping_collision(tmp_path):
 
 def test_k_max_larger_than_active_concepts(exp_dir):
     with pytest.raises(InputError, match="k_max=4"):
-        plan_cohort(load(exp_dir), Settings(k_max=4, description_level="paragraph"))
+        plan_cohort(load(exp_dir), cohort_settings(k_max=4, description_level="paragraph"))
 
 
 def test_config_schema_errors_name_the_key():
     with pytest.raises(ValueError, match="description_level"):
-        normalize_config({"description_level": "chapter"})
+        validate_config({"description_level": "chapter"})
     with pytest.raises(ValueError, match="stages.draft"):
-        normalize_config({"stages": {"draft": {"max_tokns": 5}}})
+        validate_config({"stages": {"draft": {"max_tokns": 5}}})
 
 
 def test_curated_unknown_template_names_table(exp_dir):

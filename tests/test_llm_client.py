@@ -69,7 +69,9 @@ def test_timeout_is_retried():
     with FakeLLM(hang_s=1.5) as server:
         server.faults = ["timeout"]
         started = time.monotonic()
-        completion, sleeps = call(server, policy=RetryPolicy(timeout_s=0.3, max_attempts=2, backoff_base_s=0.01))
+        completion, sleeps = call(
+            server, policy=RetryPolicy(timeout_s=0.3, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.05)
+        )
     assert completion.attempts == 2 and len(sleeps) == 1 and time.monotonic() - started < 5
 
 
@@ -107,6 +109,6 @@ def test_retry_after_forms():
 
 
 def test_backoff_grows_and_is_capped():
-    policy = RetryPolicy(backoff_base_s=1, backoff_max_s=5)
+    policy = RetryPolicy(timeout_s=1, max_attempts=5, backoff_base_s=1, backoff_max_s=5)
     assert policy.backoff(1, rng=lambda: 1.0) == 1 and policy.backoff(3, rng=lambda: 1.0) == 4
     assert policy.backoff(10, rng=lambda: 1.0) == 5 and policy.backoff(3, rng=lambda: 0.0) == 2

@@ -2,14 +2,13 @@
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REFERENCE, ROOT, make_experiment, needs_reference, run_snakemake, write_config
+from conftest import REFERENCE, ROOT, copy_workflow, make_experiment, needs_reference, run_snakemake, write_config
 from llm_server import FakeLLM, stage_shaped_reply
 
 HTTP_MODELS = (
@@ -75,15 +74,30 @@ def test_offline_cube_end_to_end_and_nothing_reruns(tiny):
     run_snakemake(tiny, "cohort", "--forcerun", "membership")
     dry = run_snakemake(tiny, "all_evaluations", "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
-    # Neither do new timeouts, a new provider URL, or an edited job script.
+    # Neither do new timeouts and a new provider URL.
     write_config(
         tiny,
         llm={"timeout_s": 7, "max_attempts": 2},
-        providers={"openrouter": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": None}},
+        providers={"openrouter": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": None, "max_attempts": 3}},
     )
-    script = ROOT / "workflow" / "scripts" / "call_llm.py"
-    os.utime(script)
     dry = run_snakemake(tiny, "all", "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
+
+
+def test_edited_job_code_reruns_nothing(tmp_path):
+    """A real edit of the code the jobs run (the package and the job scripts) is no reason to
+    re-run anything: only the files a job reads and what it requests are."""
+    code = tmp_path / "code"
+    snakefile = copy_workflow(code)
+    root = tmp_path / "run"
+    make_experiment(root)
+    write_config(root)
+    run_snakemake(root, "all", snakefile=snakefile)
+    for path in ("src/daydream/generation.py", "src/daydream/render.py", "workflow/scripts/cohort.py",
+                 "workflow/scripts/results.py"):  # fmt: skip
+        with open(code / path, "a") as handle:
+            handle.write("\n# edited after the run\n")
+    dry = run_snakemake(root, "all", "-n", snakefile=snakefile)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
 
 
@@ -91,14 +105,13 @@ def test_dry_run_shows_whole_chain_and_llm_call_count(tiny):
     run_snakemake(tiny, "cohort")
     dry = run_snakemake(tiny, "all_evaluations", "-n", "--quiet", "rules")
     text = dry.stdout + dry.stderr
-    # 3 drafts + 3 llm essays + 12 evaluations = 18 raw jobs (LLM calls); copy essays make none.
-    assert " raw " in text or "raw" in text
+    # 3 drafts + 3 llm essays + 12 evaluations = 18 prompts (LLM calls); copy essays make none.
     counts = {
         line.split()[0]: int(line.split()[1])
         for line in text.splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
-    assert counts["raw"] == 18 and counts["prompt"] == 18 and counts["parse"] == 21
+    assert counts["prompt"] == 18 and counts["generate"] == 21
 
 
 def test_single_evaluation_target_builds_only_its_ancestors(tiny):
@@ -146,7 +159,7 @@ def test_too_short_draft_fails_parse_keeps_raw_and_fix_makes_no_request(tmp_path
             folder = gen_dir(tmp_path, row)
             assert (folder / "raw.txt").read_text().startswith("One line only")
             assert (folder / "metadata.json").exists() and not (folder / "parsed.txt").exists()
-        log = (tmp_path / "data/logs/draft" / drafts[0]["gen_id"] / "parse.log").read_text()
+        log = (tmp_path / "data/logs/draft" / drafts[0]["gen_id"] / "generate.log").read_text()
         assert "fewer than min_lines=3" in log
         calls = len(server.requests)
         assert calls == 3
@@ -185,12 +198,12 @@ def test_rerun_of_raw_job_reuses_archived_response(tmp_path):
         env = http_setup(tmp_path, server)
         run_snakemake(tmp_path, "all_drafts", env=env)
         calls = len(server.requests)
-        run_snakemake(tmp_path, "all_drafts", "--forcerun", "raw", env=env)
+        run_snakemake(tmp_path, "all_drafts", "--forcerun", "generate", env=env)
         assert len(server.requests) == calls
         draft = next(r for r in membership(tmp_path) if r["stage"] == "draft")
         meta = json.loads((gen_dir(tmp_path, draft) / "metadata.json").read_text())
         assert meta["reused_response"] is True
-        run_snakemake(tmp_path, "all_drafts", "--forcerun", "raw", env={**env, "DD_FORCE_CALL": "1"})
+        run_snakemake(tmp_path, "all_drafts", "--forcerun", "generate", env={**env, "DD_FORCE_CALL": "1"})
         assert len(server.requests) == 2 * calls
         assert len(list((gen_dir(tmp_path, draft) / "responses").glob("*.json"))) == 2
 
@@ -203,7 +216,7 @@ def test_missing_api_key_is_a_clear_error_for_a_remote_server(tmp_path):
     result = run_snakemake(tmp_path, "all_drafts", env={"OPENROUTER_API_KEY": ""}, check=False)
     assert result.returncode != 0
     assert "warning: OPENROUTER_API_KEY is not set" in result.stderr  # said once, at the start
-    logs = list((tmp_path / "data/logs/draft").glob("*/raw.log"))
+    logs = list((tmp_path / "data/logs/draft").glob("*/generate.log"))
     assert logs and "no API key: set OPENROUTER_API_KEY" in logs[0].read_text()
 
 
@@ -300,7 +313,7 @@ def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
     run_snakemake(tiny, "cohort")
     result = run_snakemake(tiny, "all_drafts", "-n", "--profile", str(ROOT / "profiles" / "slurm"))
     text = result.stdout + result.stderr
-    assert "rule raw:" in text and "runtime=30" in text and "mem_mb=1000" in text
+    assert "rule generate:" in text and "runtime=30" in text and "mem_mb=1000" in text
 
 
 def test_report_and_plots(tiny):

@@ -10,16 +10,21 @@ from pathlib import Path
 from .errors import InputError
 from .parsers import SCORE_PARSERS
 
+DEFAULT_CONFIG = Path("config/config.yaml")
+
 
 def _load_config(args) -> dict:
-    from .settings import normalize_config, read_config_file
+    from .settings import read_config_file, validate_config
 
-    config = read_config_file(args.config) if args.config else {}
+    if args.config:
+        config = read_config_file(args.config)
+    else:
+        config = read_config_file(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else {}
     for key in ("data_root", "templates_root", "k_max", "description_level"):
         value = getattr(args, key, None)
         if value is not None:
             config[key] = value
-    return normalize_config(config)
+    return validate_config(config)
 
 
 def _settings(config: dict):
@@ -30,8 +35,9 @@ def _settings(config: dict):
 
 def cmd_check(args) -> int:
     from .cohort import build_membership, combo_levels, counts, plan_cohort
-    from .experiment import STAGES, check_experiment_axes, load_experiment
+    from .experiment import check_experiment_axes, load_experiment
     from .providers import check_endpoints
+    from .stages import STAGES
 
     config = _load_config(args)
     experiment = load_experiment(config["data_root"], config["templates_root"])
@@ -141,9 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def experiment_args(p):
-        p.add_argument(
-            "--config", default="config/config.yaml", help="config file (default config/config.yaml if present)"
-        )
+        p.add_argument("--config", help="config file (default: config/config.yaml when it exists)")
         p.add_argument("--data-root", dest="data_root")
         p.add_argument("--templates-root", dest="templates_root")
         p.add_argument("--k-max", dest="k_max", type=int)

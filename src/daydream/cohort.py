@@ -12,6 +12,7 @@ from . import ids
 from .combos import Combo, all_combos, read_selected_combos
 from .errors import InputError
 from .experiment import Experiment, resolve_description
+from .stages import PARENT_STAGE
 from .tables import read_table, read_text
 
 MEMBERSHIP_COLUMNS = ids.MEMBERSHIP_COLUMNS
@@ -62,10 +63,10 @@ class CohortPlan:
 class Settings:
     k_max: int
     description_level: str
-    cohort_id: str | None = None  # explicit override (config or DD_COHORT)
-    combo_selection: str = "all"
-    cover_t: int = 2
-    cover_time_limit_s: float = 60.0
+    cohort_id: str | None  # explicit override (config or DD_COHORT)
+    combo_selection: str
+    cover_t: int
+    cover_time_limit_s: float
 
 
 def selected_combos_path(data_root: Path) -> Path:
@@ -244,91 +245,65 @@ def check_descriptions(experiment: Experiment, combos: list[Combo]) -> None:
             read_text(path)
 
 
-def _cartesian_drafts(plan: CohortPlan, experiment: Experiment):
-    reps = experiment.replicates["draft"]
+def _draft_row(cohort: str, combo_id: str, template_id: str, model_id: str, replicate: int) -> MembershipRow:
+    task = ids.draft_task_id(combo_id, template_id, model_id)
+    gen_id = ids.gen_id("draft", task, cohort, ids.draft_salt(replicate))
+    return MembershipRow("draft", gen_id, cohort, "", combo_id, template_id, model_id, replicate)
+
+
+def _essay_row(cohort: str, draft: MembershipRow, template_id: str, replicate: int) -> MembershipRow:
+    draft_task = ids.draft_task_id(draft.combo_id, draft.template_id, draft.llm_model_id)
+    gen_id = ids.gen_id(
+        "essay",
+        ids.essay_task_id(draft_task, template_id),
+        cohort,
+        ids.essay_salt(draft.replicate, replicate),
+    )
+    return MembershipRow(
+        "essay", gen_id, cohort, draft.gen_id, draft.combo_id, template_id, draft.llm_model_id, replicate
+    )
+
+
+def _cartesian_rows(plan: CohortPlan, experiment: Experiment) -> tuple[list[MembershipRow], list[MembershipRow]]:
+    """Drafts: combos x active draft templates x generation models x draft replicates; essays:
+    each draft x active essay templates x essay replicates (an essay inherits its draft's model)."""
+    drafts, essays = [], []
     for combo in plan.combos:
         for template in experiment.active_templates("draft"):
             for model in experiment.generation_models():
-                for rep in range(1, reps + 1):
-                    task = ids.draft_task_id(combo.combo_id, template.template_id, model.model_id)
-                    yield task, rep, combo.combo_id, template.template_id, model.model_id
+                for rep in range(1, experiment.replicates["draft"] + 1):
+                    draft = _draft_row(plan.cohort_id, combo.combo_id, template.template_id, model.model_id, rep)
+                    drafts.append(draft)
+                    for essay_template in experiment.active_templates("essay"):
+                        for essay_rep in range(1, experiment.replicates["essay"] + 1):
+                            essays.append(_essay_row(plan.cohort_id, draft, essay_template.template_id, essay_rep))
+    return drafts, essays
 
 
-def build_membership(plan: CohortPlan, experiment: Experiment) -> list[MembershipRow]:
-    cohort = plan.cohort_id
-    rows: list[MembershipRow] = []
-    essays: list[MembershipRow] = []
-    if plan.mode == "curated":
-        for item in plan.curated:
-            task = ids.draft_task_id(item.combo_id, item.draft_template, item.llm_model_id)
-            draft_id = ids.gen_id("draft", task, cohort, ids.draft_salt(item.draft_replicate))
-            rows.append(
-                MembershipRow(
-                    "draft",
-                    draft_id,
-                    cohort,
-                    "",
-                    item.combo_id,
-                    item.draft_template,
-                    item.llm_model_id,
-                    item.draft_replicate,
-                )
-            )
-            essay_id = ids.gen_id(
-                "essay",
-                ids.essay_task_id(task, item.essay_template),
-                cohort,
-                ids.essay_salt(item.draft_replicate, item.essay_replicate),
-            )
-            essays.append(
-                MembershipRow(
-                    "essay",
-                    essay_id,
-                    cohort,
-                    draft_id,
-                    item.combo_id,
-                    item.essay_template,
-                    item.llm_model_id,
-                    item.essay_replicate,
-                )
-            )
-    else:
-        essay_reps = experiment.replicates["essay"]
-        for task, rep, combo_id, template_id, model_id in _cartesian_drafts(plan, experiment):
-            draft_id = ids.gen_id("draft", task, cohort, ids.draft_salt(rep))
-            rows.append(MembershipRow("draft", draft_id, cohort, "", combo_id, template_id, model_id, rep))
-            for essay_template in experiment.active_templates("essay"):
-                for essay_rep in range(1, essay_reps + 1):
-                    essay_id = ids.gen_id(
-                        "essay",
-                        ids.essay_task_id(task, essay_template.template_id),
-                        cohort,
-                        ids.essay_salt(rep, essay_rep),
-                    )
-                    essays.append(
-                        MembershipRow(
-                            "essay",
-                            essay_id,
-                            cohort,
-                            draft_id,
-                            combo_id,
-                            essay_template.template_id,
-                            model_id,
-                            essay_rep,
-                        )
-                    )
-    rows.extend(essays)
-    eval_reps = experiment.replicates["evaluation"]
+def _curated_rows(plan: CohortPlan) -> tuple[list[MembershipRow], list[MembershipRow]]:
+    """Each selected essay's draft and essay, rebuilt from the store's metadata under this cohort."""
+    drafts, essays = [], []
+    for item in plan.curated:
+        draft = _draft_row(plan.cohort_id, item.combo_id, item.draft_template, item.llm_model_id, item.draft_replicate)
+        drafts.append(draft)
+        essays.append(_essay_row(plan.cohort_id, draft, item.essay_template, item.essay_replicate))
+    return drafts, essays
+
+
+def _evaluation_rows(plan: CohortPlan, experiment: Experiment, essays: list[MembershipRow]) -> list[MembershipRow]:
+    """Each essay x active evaluation templates x evaluation models x evaluation replicates."""
+    rows = []
     for essay in essays:
         for template in experiment.active_templates("evaluation"):
             for model in experiment.evaluation_models():
-                for rep in range(1, eval_reps + 1):
+                for rep in range(1, experiment.replicates["evaluation"] + 1):
                     task = ids.evaluation_task_id(essay.gen_id, template.template_id, model.model_id)
+                    gen_id = ids.gen_id("evaluation", task, plan.cohort_id, ids.evaluation_salt(rep))
                     rows.append(
                         MembershipRow(
                             "evaluation",
-                            ids.gen_id("evaluation", task, cohort, ids.evaluation_salt(rep)),
-                            cohort,
+                            gen_id,
+                            plan.cohort_id,
                             essay.gen_id,
                             essay.combo_id,
                             template.template_id,
@@ -336,12 +311,20 @@ def build_membership(plan: CohortPlan, experiment: Experiment) -> list[Membershi
                             rep,
                         )
                     )
-    return check_integrity(rows)
+    return rows
+
+
+def build_membership(plan: CohortPlan, experiment: Experiment) -> list[MembershipRow]:
+    if plan.mode == "curated":
+        drafts, essays = _curated_rows(plan)
+    else:
+        drafts, essays = _cartesian_rows(plan, experiment)
+    return check_integrity(drafts + essays + _evaluation_rows(plan, experiment, essays))
 
 
 def check_integrity(rows: list[MembershipRow]) -> list[MembershipRow]:
-    """Drop (stage, gen_id) duplicates; every essay's parent must be a cohort draft and every
-    evaluation's parent a cohort essay."""
+    """Drop (stage, gen_id) duplicates; every row's parent must be a generation of the parent
+    stage in the cohort (an essay's a draft, an evaluation's an essay)."""
     seen: set[tuple[str, str]] = set()
     unique = []
     for row in rows:
@@ -350,13 +333,11 @@ def check_integrity(rows: list[MembershipRow]) -> list[MembershipRow]:
             continue
         seen.add(key)
         unique.append(row)
-    parents = {"essay": "draft", "evaluation": "essay"}
     for row in unique:
-        parent_stage = parents.get(row.stage)
-        if parent_stage and (parent_stage, row.parent_gen_id) not in seen:
+        parent = PARENT_STAGE[row.stage]
+        if parent and (parent, row.parent_gen_id) not in seen:
             raise InputError(
-                f"{row.stage} {row.gen_id}: parent {row.parent_gen_id!r} "
-                f"is not a {parent_stage} of cohort {row.cohort_id}",
+                f"{row.stage} {row.gen_id}: parent {row.parent_gen_id!r} is not a {parent} of cohort {row.cohort_id}",
                 field="parent_gen_id",
             )
     return unique
@@ -372,20 +353,42 @@ def membership_csv(rows: list[MembershipRow]) -> str:
 
 
 def read_membership(path: Path) -> list[MembershipRow]:
+    """Rows of a membership.csv. It is a generated file a user may edit, and its ids become
+    paths: each one is checked like an id in the experiment tables."""
+    rows = []
     with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            MembershipRow(
-                r["stage"],
-                r["gen_id"],
-                r["cohort_id"],
-                r["parent_gen_id"],
-                r["combo_id"],
-                r["template_id"],
-                r["llm_model_id"],
-                int(r["replicate"]),
+        reader = csv.DictReader(handle)
+        missing = [c for c in MEMBERSHIP_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError("missing required column", file=path, line=1, field=missing[0])
+        for number, r in enumerate(reader, start=1):
+            where = {"file": path, "row": number, "line": reader.line_num}
+            if r["stage"] not in PARENT_STAGE:
+                raise InputError(f"unknown stage {r['stage']!r}", field="stage", **where)
+            for name in ("gen_id", "cohort_id", "combo_id", "template_id", "llm_model_id"):
+                if not ids.is_safe_id(r[name] or ""):
+                    raise InputError(f"unsafe id {r[name]!r}", field=name, **where)
+            if PARENT_STAGE[r["stage"]] and not ids.is_safe_id(r["parent_gen_id"] or ""):
+                raise InputError(f"unsafe id {r['parent_gen_id']!r}", field="parent_gen_id", **where)
+            try:
+                replicate = int(r["replicate"])
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"expected a whole number, got {r['replicate']!r}", field="replicate", **where
+                ) from None
+            rows.append(
+                MembershipRow(
+                    r["stage"],
+                    r["gen_id"],
+                    r["cohort_id"],
+                    r["parent_gen_id"],
+                    r["combo_id"],
+                    r["template_id"],
+                    r["llm_model_id"],
+                    replicate,
+                )
             )
-            for r in csv.DictReader(handle)
-        ]
+    return rows
 
 
 def combo_levels(experiment: Experiment, combo: Combo) -> list[tuple[str, str, Path]]:
@@ -400,7 +403,3 @@ def counts(rows: list[MembershipRow]) -> dict[str, int]:
     for row in rows:
         result[row.stage] += 1
     return result
-
-
-def plan_summary(plan: CohortPlan) -> dict:
-    return {"cohort_id": plan.cohort_id, "mode": plan.mode, "combos": len(plan.combos), "selection": plan.selection}

@@ -8,6 +8,7 @@ from pathlib import Path
 from . import parsers
 from .errors import InputError, row_error
 from .ids import is_safe_id
+from .stages import STAGES, TEMPLATE_VARIABLES
 from .tables import (
     check_unique,
     parse_bool,
@@ -17,15 +18,9 @@ from .tables import (
     read_text,
 )
 
-STAGES = ("draft", "essay", "evaluation")
 LEVELS = ("sentence", "paragraph", "article")
 DRAFT_PARSERS = tuple(parsers.DRAFT_PARSERS)
 EVALUATION_PARSERS = tuple(parsers.SCORE_PARSERS)
-TEMPLATE_VARIABLES = {
-    "draft": {"concepts"},
-    "essay": {"draft_block", "links_block"},
-    "evaluation": {"response"},
-}
 TEMPLATE_COLUMNS = ["template_id", "template_name", "description", "parser", "generator", "active"]
 MODEL_COLUMNS = ["id", "model", "provider", "display_name", "for_generation", "for_evaluation"]
 
@@ -125,10 +120,12 @@ def load_concepts(data_root: Path) -> list[Concept]:
 
 def check_template_text(path: Path, stage: str) -> None:
     """Parse a Jinja2 template and reject variables the stage does not provide."""
-    from jinja2 import Environment, TemplateSyntaxError, meta
+    from jinja2 import TemplateSyntaxError, meta
+
+    from .render import environment
 
     text = read_text(path)
-    env = Environment()
+    env = environment()
     try:
         ast = env.parse(text)
     except TemplateSyntaxError as exc:

@@ -38,14 +38,13 @@ class Completion:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    timeout_s: float = 300.0
-    max_attempts: int = 5
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
+    """Per-request timeout and bounded retries; the values come from the config (its schema
+    holds the defaults)."""
 
-    @classmethod
-    def from_settings(cls, llm: dict) -> RetryPolicy:
-        return cls(**{k: llm[k] for k in ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s") if k in llm})
+    timeout_s: float
+    max_attempts: int
+    backoff_base_s: float
+    backoff_max_s: float
 
     def backoff(self, attempt: int, rng=random.random) -> float:
         """Exponential backoff with jitter: between half and all of base * 2^(attempt-1)."""
@@ -188,3 +187,29 @@ def offline_completion(*, stage: str, prompt: str, model: str, max_tokens: int) 
         "total_tokens": prompt_tokens + completion_tokens,
     }
     return Completion(text, finish_reason, usage, "offline", model, time.monotonic() - started)
+
+
+def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=time.sleep) -> Completion:
+    """One completion of `prompt` for `request` (archive.Request) at `endpoint`
+    (providers.Endpoint): the offline provider (shaped like `stage`'s output), or an
+    OpenAI-compatible server with the key from the environment or .env (a loopback server is
+    called without one when none is set)."""
+    from .credentials import api_key_from, missing_api_key
+    from .errors import InputError
+
+    if endpoint.base_url is None:
+        return offline_completion(stage=stage, prompt=prompt, model=request.model, max_tokens=request.max_tokens)
+    if missing_api_key(endpoint.base_url, endpoint.api_key_env):
+        raise InputError(f"no API key: set {endpoint.api_key_env} in the environment or in .env", field="api_key_env")
+    return chat_completion(
+        base_url=endpoint.base_url,
+        api_key=api_key_from(endpoint.api_key_env),
+        model=request.model,
+        prompt=prompt,
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+        provider=endpoint.name,
+        policy=endpoint.policy,
+        session=session,
+        sleep=sleep,
+    )

@@ -1,4 +1,5 @@
-"""Which endpoint serves a model: the built-in offline provider or an OpenAI-compatible URL."""
+"""Which endpoint serves a model: the built-in offline provider or an OpenAI-compatible URL, with
+that provider's request settings (timeout, attempts, backoff) and concurrency cap."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .experiment import Experiment, Model
+from .llm import RetryPolicy
 
 OFFLINE = "offline"
+POLICY_KEYS = ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s")
 
 
 @dataclass(frozen=True)
@@ -15,13 +18,31 @@ class Endpoint:
     name: str  # provider name used in metadata and as the Snakemake resource
     base_url: str | None  # None for offline
     api_key_env: str | None
+    policy: RetryPolicy
+    max_concurrency: int  # calls in flight when no `--resources NAME=N` is given
+
+
+def provider_settings(config: dict, name: str) -> dict:
+    """A provider's settings: its own keys over the global `llm` ones (the schema's defaults)."""
+    llm = config["llm"]
+    own = (config.get("providers") or {}).get(name) or {}
+    merged = {key: own.get(key, llm[key]) for key in (*POLICY_KEYS, "max_concurrency")}
+    merged.update(base_url=own.get("base_url"), api_key_env=own.get("api_key_env"))
+    return merged
+
+
+def endpoint(config: dict, name: str) -> Endpoint:
+    settings = provider_settings(config, name)
+    base_url = settings["base_url"].rstrip("/") if settings["base_url"] else None
+    policy = RetryPolicy(**{key: settings[key] for key in POLICY_KEYS})
+    return Endpoint(name, base_url, settings["api_key_env"], policy, settings["max_concurrency"])
 
 
 def resolve_endpoint(model: Model, config: dict) -> Endpoint:
     providers = config.get("providers") or {}
     name = model.provider
     if name == OFFLINE:
-        return Endpoint(OFFLINE, None, None)
+        return endpoint(config, OFFLINE)
     if name not in providers:
         fallback = config.get("default_provider")
         if not fallback or fallback not in providers:
@@ -31,8 +52,7 @@ def resolve_endpoint(model: Model, config: dict) -> Endpoint:
                 field="provider",
             )
         name = fallback
-    spec = providers[name]
-    return Endpoint(name, spec["base_url"].rstrip("/"), spec.get("api_key_env"))
+    return endpoint(config, name)
 
 
 def provider_names(config: dict) -> list[str]:
@@ -40,7 +60,7 @@ def provider_names(config: dict) -> list[str]:
 
 
 def check_endpoints(experiment: Experiment, config: dict) -> dict[str, Endpoint]:
-    """Resolve every active model, naming llm_models.csv in the error."""
+    """Resolve every active model (by model id), naming llm_models.csv in the error."""
     endpoints = {}
     for model in experiment.models:
         if not (model.for_generation or model.for_evaluation):

@@ -1,4 +1,4 @@
-"""Workflow configuration: defaults, schema validation and typed per-stage settings."""
+"""Workflow configuration: validated against the JSON schema, which is the one source of defaults."""
 
 from __future__ import annotations
 
@@ -7,43 +7,25 @@ from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
-STAGE_DEFAULTS = {
-    "draft": {"max_tokens": 8192, "temperature": 0.7, "min_lines": 3, "fail_on_truncation": True},
-    "essay": {"max_tokens": 8192, "temperature": 0.7, "min_lines": 1, "fail_on_truncation": True},
-    "evaluation": {"max_tokens": 4096, "temperature": 0.0, "min_lines": 1, "fail_on_truncation": True},
-}
-LLM_DEFAULTS = {"timeout_s": 300.0, "max_attempts": 5, "backoff_base_s": 1.0, "backoff_max_s": 60.0}
 
+def validate_config(config: dict | None) -> dict:
+    """A validated copy of config with the schema's defaults filled in, nested ones included.
 
-def load_schema() -> dict:
-    import yaml
-
-    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-def _apply_defaults(config: dict, schema: dict) -> dict:
-    for key, spec in schema.get("properties", {}).items():
-        if key not in config and "default" in spec:
-            config[key] = copy.deepcopy(spec["default"])
-    return config
-
-
-def normalize_config(config: dict) -> dict:
-    """Validate against the schema, fill defaults and merge per-stage and LLM settings."""
+    Uses Snakemake's own `validate`, as the Snakefile does, so the workflow and the CLI see the
+    same values. Raises ValueError naming the offending key."""
     import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
 
-    schema = load_schema()
-    config = _apply_defaults(dict(config or {}), schema)
+    config = copy.deepcopy(dict(config or {}))
     try:
-        jsonschema.validate(config, schema)
-    except jsonschema.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ValueError(f"invalid config at {where}: {exc.message}") from None
-    stages = {}
-    for stage, defaults in STAGE_DEFAULTS.items():
-        stages[stage] = {**defaults, **(config.get("stages") or {}).get(stage, {})}
-    config["stages"] = stages
-    config["llm"] = {**LLM_DEFAULTS, **(config.get("llm") or {})}
+        validate(config, str(SCHEMA_PATH))
+    except WorkflowError as exc:
+        cause = exc.__context__  # the jsonschema error (Snakemake's message repeats the whole schema)
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise ValueError(f"invalid config: {exc}") from None
+        where = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+        raise ValueError(f"invalid config at {where}: {cause.message}") from None
     return config
 
 
@@ -51,8 +33,8 @@ def read_config_file(path: str | Path) -> dict:
     import yaml
 
     path = Path(path)
-    if not path.exists():
-        return {}
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 

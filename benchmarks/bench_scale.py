@@ -1,0 +1,221 @@
+"""Benchmark: the per-generation engine at scale. Prints figures; asserts nothing.
+
+Builds a synthetic experiment (2 draft templates x 2 generation models per combo, one LLM essay
+template, evaluation templates x 2 evaluation models x replicates per essay), starts a loopback
+OpenAI-compatible server that answers after a fixed latency, and measures with real `snakemake`:
+
+- dry run (`snakemake -n all_evaluations`) on a fresh data root, before the cohort checkpoint
+  has run, and after it: wall time and peak memory (RSS of snakemake and its children);
+- the run itself (`snakemake all_evaluations --cores C --resources openrouter=CAP`): calls,
+  wall, floor (calls x latency / cap), wall/floor, CPU per call (snakemake and every process it
+  started), peak requests in flight at the server;
+- a nothing-to-do rerun of the same command.
+
+    python benchmarks/bench_scale.py --evaluations 960 --eval-templates 2 --eval-replicates 2 \\
+        --latency 0.5 --cap 32            # the 1,200-call cube (120 drafts, 120 essays, 960 evaluations)
+    python benchmarks/bench_scale.py --evaluations 10920 --skip-run      # planning cost of 14,560 generations
+    python benchmarks/bench_scale.py --growth 1000 5000 10000 20000      # dry-run growth curve, with bare Snakemake
+
+Extra snakemake options go after `--`. The default workflow profile (profiles/default) applies,
+as it does for a user running in the project folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
+
+from daydream.ids import combo_id  # noqa: E402
+
+from llm_server import FakeLLM  # noqa: E402
+
+DRAFTS_PER_COMBO = 4  # 2 draft templates x 2 generation models
+EVAL_MODELS = 2
+
+
+def cube_shape(evaluations: int, eval_templates: int, eval_replicates: int) -> dict:
+    per_essay = eval_templates * EVAL_MODELS * eval_replicates
+    combos = max(1, round(evaluations / (DRAFTS_PER_COMBO * per_essay)))
+    drafts = combos * DRAFTS_PER_COMBO
+    return {
+        "combos": combos,
+        "drafts": drafts,
+        "essays": drafts,
+        "evaluations": drafts * per_essay,
+        "generations": drafts * (2 + per_essay),
+    }
+
+
+def build_experiment(root: Path, shape: dict, eval_templates: int, eval_replicates: int, base_url: str) -> Path:
+    """A synthetic experiment with exactly shape['combos'] 3-concept combos (selected_combo_mappings.csv)."""
+    n_concepts = 3
+    while len(list(itertools.combinations(range(n_concepts), 3))) < shape["combos"]:
+        n_concepts += 1
+    data = root / "data"
+    raw = data / "1_raw"
+    (raw / "concepts" / "descriptions-paragraph").mkdir(parents=True)
+    concept_ids = [f"c{i:03d}" for i in range(n_concepts)]
+    lines = ["concept_id,name,active"]
+    for cid in concept_ids:
+        lines.append(f"{cid},Concept {cid},true")
+        (raw / "concepts" / "descriptions-paragraph" / f"{cid}.txt").write_text(f"Concept {cid} is a test idea.\n")
+    (raw / "concepts_metadata.csv").write_text("\n".join(lines) + "\n")
+    selected = ["combo_id,version,concept_id,description_level,k_max,created_at"]
+    for ids in itertools.islice(itertools.combinations(concept_ids, 3), shape["combos"]):
+        cid = combo_id(ids, "paragraph", 3)
+        selected += [f"{cid},v1,{c},paragraph,3,2025-01-01T00:00:00" for c in ids]
+    (data / "2_tasks").mkdir()
+    (data / "2_tasks" / "selected_combo_mappings.csv").write_text("\n".join(selected) + "\n")
+    head = "template_id,template_name,description,parser,generator,active\n"
+    (raw / "draft_templates.csv").write_text(head + "d0,D0,x,essay_idea_last,llm,true\nd1,D1,x,,llm,true\n")
+    (raw / "essay_templates.csv").write_text(head + "e0,E0,x,,llm,true\n")
+    evals = "".join(f"v{i},V{i},x,in_last_line,llm,true\n" for i in range(eval_templates))
+    (raw / "evaluation_templates.csv").write_text(head + evals)
+    models = ["id,model,provider,display_name,for_generation,for_evaluation"]
+    models += [f"g{i},vendor/g{i},openrouter,G{i},true,false" for i in range(2)]
+    models += [f"j{i},vendor/j{i},openrouter,J{i},false,true" for i in range(EVAL_MODELS)]
+    (raw / "llm_models.csv").write_text("\n".join(models) + "\n")
+    (raw / "replication_config.csv").write_text(f"stage,replicates\ndraft,1\nessay,1\nevaluation,{eval_replicates}\n")
+    tpl = root / "templates"
+    for stage in ("draft", "essay", "evaluation"):
+        (tpl / stage).mkdir(parents=True)
+    for name in ("d0", "d1"):
+        body = "Combine:\n{% for c in concepts %}- {{ c.name }}: {{ c.content }}\n{% endfor %}"
+        body += 'Use <essay-idea stage="N">.\n'
+        (tpl / "draft" / f"{name}.txt").write_text(body)
+    (tpl / "essay" / "e0.txt").write_text("Write an essay from:\n{{ draft_block }}\n")
+    for i in range(eval_templates):
+        (tpl / "evaluation" / f"v{i}.txt").write_text(f"Judge {i}. End with SCORE: X\n{{{{ response }}}}\n")
+    config = root / "config.yaml"
+    config.write_text(
+        f"data_root: {data}\ntemplates_root: {tpl}\nk_max: 3\n"
+        f"providers:\n  openrouter: {{base_url: '{base_url}', api_key_env: null}}\n"
+        "stages:\n  draft: {min_lines: 1}\n"
+    )
+    return config
+
+
+def measure(command: list[str], cwd: Path, env: dict | None = None) -> dict:
+    """Run a command; wall time, CPU (user+sys of it and its waited-for children), peak RSS."""
+    started = time.monotonic()
+    with open(cwd / "bench-stdout.txt", "w") as out, open(cwd / "bench-stderr.txt", "w") as err:
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"failed ({code}): {' '.join(command)}\n{(cwd / 'bench-stderr.txt').read_text()[-4000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def snakemake_command(root: Path, config: Path, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(root),
+        *args, "--configfile", str(config),
+    ]  # fmt: skip
+
+
+def bare_snakefile(root: Path, generations: int) -> Path:
+    """Bare Snakemake with the same jobs per generation as ours (a prompt job and a call job),
+    no checkpoint and no input functions: what Snakemake itself costs for this job count."""
+    path = root / "Snakefile"
+    path.write_text(
+        f"IDS = [f'g{{i:06d}}' for i in range({generations})]\n\n"
+        "rule all:\n    input: expand('gens/{g}/parsed.txt', g=IDS)\n\n"
+        "rule prompt:\n    output: 'gens/{g}/prompt.txt'\n    shell: 'touch {output}'\n\n"
+        "rule call:\n    input: 'gens/{g}/prompt.txt'\n    output: 'gens/{g}/parsed.txt'\n"
+        "    shell: 'touch {output}'\n"
+    )
+    return path
+
+
+def dry_runs(evaluations: int, eval_templates: int, eval_replicates: int, extra: list[str]) -> dict:
+    shape = cube_shape(evaluations, eval_templates, eval_replicates)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        config = build_experiment(root, shape, eval_templates, eval_replicates, "http://127.0.0.1:9/v1")
+        before = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
+        measure(snakemake_command(root, config, "cohort", *extra), root)
+        after = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        snakefile = bare_snakefile(root, shape["generations"])
+        bare = measure([sys.executable, "-m", "snakemake", "-s", str(snakefile), "-n", "--cores", "2"], root)
+    return {"shape": shape, "before": before, "after": after, "bare": bare}
+
+
+def print_dry(result: dict) -> None:
+    shape, before, after, bare = result["shape"], result["before"], result["after"], result["bare"]
+    print(
+        f"cube: {shape['drafts']} drafts, {shape['essays']} essays, {shape['evaluations']} evaluations "
+        f"({shape['generations']} generations)"
+    )
+    print(f"  dry run before the checkpoint: {before['wall']:6.1f} s, peak {before['rss_mib']:5.0f} MiB")
+    print(f"  dry run after the checkpoint:  {after['wall']:6.1f} s, peak {after['rss_mib']:5.0f} MiB")
+    print(
+        f"  bare Snakemake, same jobs ({2 * shape['generations']}): "
+        f"{bare['wall']:6.1f} s, peak {bare['rss_mib']:5.0f} MiB"
+    )
+
+
+def full_run(args) -> None:
+    shape = cube_shape(args.evaluations, args.eval_templates, args.eval_replicates)
+    calls = shape["drafts"] + shape["essays"] + shape["evaluations"]
+    with FakeLLM(latency_s=args.latency) as server, tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        config = build_experiment(root, shape, args.eval_templates, args.eval_replicates, server.base_url)
+        run_args = ["all_evaluations", "--cores", str(args.cores), "--resources", f"openrouter={args.cap}", *args.extra]
+        before = measure(snakemake_command(root, config, "-n", *run_args), root)
+        measure(snakemake_command(root, config, "cohort", "--cores", str(args.cores)), root)
+        after = measure(snakemake_command(root, config, "-n", *run_args), root)
+        run = measure(snakemake_command(root, config, *run_args), root)
+        rerun = measure(snakemake_command(root, config, *run_args), root)
+        done = len(list((root / "data" / "gens" / "evaluation").glob("*/parsed.txt")))
+        requests, peak = len(server.requests), server.max_in_flight
+    floor = calls * args.latency / args.cap
+    print(
+        f"cube: {shape['drafts']} drafts, {shape['essays']} essays, {shape['evaluations']} evaluations; "
+        f"latency {args.latency} s, cap {args.cap}, --cores {args.cores}"
+    )
+    print(f"  dry run before the checkpoint: {before['wall']:6.1f} s, peak {before['rss_mib']:5.0f} MiB")
+    print(f"  dry run after the checkpoint:  {after['wall']:6.1f} s, peak {after['rss_mib']:5.0f} MiB")
+    print(f"  calls: {calls} planned, {requests} requests at the server, {done} evaluations parsed")
+    print(f"  wall {run['wall']:.1f} s; floor {floor:.2f} s; wall/floor {run['wall'] / floor:.2f}x")
+    print(f"  CPU {run['cpu']:.1f} s = {run['cpu'] / calls:.3f} s per call (snakemake and all its processes)")
+    print(f"  peak requests in flight at the server: {peak}")
+    print(f"  nothing-to-do rerun: {rerun['wall']:.1f} s, peak {rerun['rss_mib']:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--evaluations", type=int, default=960, help="evaluations in the cube (rounded to the shape)")
+    parser.add_argument("--eval-templates", type=int, default=2)
+    parser.add_argument("--eval-replicates", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=0.5, help="server latency per request, seconds")
+    parser.add_argument("--cap", type=int, default=32, help="provider concurrency cap (--resources openrouter=N)")
+    parser.add_argument("--cores", type=int, default=32)
+    parser.add_argument("--skip-run", action="store_true", help="dry runs only (before/after the checkpoint)")
+    parser.add_argument("--growth", type=int, nargs="*", help="dry-run growth curve over these evaluation counts")
+    parser.add_argument("extra", nargs="*", help="more snakemake options, after --")
+    args = parser.parse_args()
+    if args.growth:
+        for evaluations in args.growth:
+            print_dry(dry_runs(evaluations, 3, 1, args.extra))
+    elif args.skip_run:
+        print_dry(dry_runs(args.evaluations, args.eval_templates, args.eval_replicates, args.extra))
+    else:
+        full_run(args)
+
+
+if __name__ == "__main__":
+    main()

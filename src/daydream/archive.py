@@ -1,0 +1,100 @@
+"""The response archive: every response received is written to <gen>/responses/ before anything
+else, under its request key, so no paid response is ever lost and the same request is never
+paid for twice (Snakemake deletes a job's declared outputs before re-running it, never this
+folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .fileio import write_json_atomic
+from .stages import METADATA, RAW, RESPONSES
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What makes two calls the same call, besides the prompt text."""
+
+    provider: str
+    model: str
+    max_tokens: int
+    temperature: float
+
+
+def request_key(request: Request, prompt: str) -> str:
+    fields = {
+        "provider": request.provider,
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def archive_stamp() -> str:
+    """Sortable UTC time for archive file names."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def archive_dir(gen_dir: Path) -> Path:
+    return Path(gen_dir) / RESPONSES
+
+
+def find_archived(gen_dir: Path, key: str) -> dict | None:
+    """The newest archived response for this request key, or None."""
+    folder = archive_dir(gen_dir)
+    try:
+        matches = sorted(p for p in folder.iterdir() if p.name.startswith(f"{key}-") and p.suffix == ".json")
+    except FileNotFoundError:
+        return None
+    for path in reversed(matches):
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return None
+
+
+def archive_response(gen_dir: Path, key: str, record: dict) -> Path:
+    path = archive_dir(gen_dir) / f"{key}-{archive_stamp()}.json"
+    write_json_atomic(path, record)
+    return path
+
+
+def lock_path(gen_dir: Path, key: str) -> Path:
+    """One lock file per request key: whoever holds it makes the call, everyone else (another
+    thread, another run on the same data root) waits and then finds the archived response."""
+    return archive_dir(gen_dir) / f".{key}.lock"
+
+
+def stash_unarchived_raw(gen_dir: Path) -> Path | None:
+    """Keep a raw.txt that is not in responses/ yet (e.g. from an older store) before a new
+    prompt makes Snakemake re-run its call. Returns the archive file written."""
+    raw = Path(gen_dir) / RAW
+    if not raw.is_file():
+        return None
+    text = raw.read_text(encoding="utf-8", errors="replace")
+    folder = archive_dir(gen_dir)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("text") == text:
+                return None
+        except (OSError, json.JSONDecodeError):
+            continue
+    metadata = None
+    try:
+        metadata = json.loads((Path(gen_dir) / METADATA).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    target = folder / f"imported-{archive_stamp()}.json"
+    write_json_atomic(target, {"text": text, "metadata": metadata, "source": "raw.txt kept before a new prompt"})
+    return target

@@ -1,0 +1,156 @@
+"""One generation's steps: render its prompt; get its response (one call, or the archived one);
+record raw.txt and metadata.json; validate and parse into parsed.txt. Values in, files out.
+
+raw.txt and metadata.json are written before validation and are not outputs Snakemake deletes
+when the job fails, so a response that fails validation keeps them, and fixing a parser or a
+setting re-runs only the parse, from the archived response."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .archive import request_key, stash_unarchived_raw
+from .engine import Call
+from .fileio import write_atomic, write_json_atomic
+from .generations import Generation
+from .ids import MEMBERSHIP_COLUMNS
+from .render import CONTEXTS, draft_context, render_template
+from .tables import read_text
+
+
+class ValidationFailed(Exception):
+    pass
+
+
+def render_prompt(gen: Generation) -> str:
+    if gen.stage == "draft":
+        context = draft_context(gen.concepts)
+    else:
+        context = CONTEXTS[gen.stage](read_text(Path(gen.parent)))
+    return render_template(gen.template, context)
+
+
+def write_prompt(gen: Generation) -> tuple[str, Path | None]:
+    """Render and write prompt.txt; a raw.txt not yet in the archive (an older store's) is kept
+    there first, since a new prompt makes Snakemake run the call again. Returns (prompt, stash)."""
+    stashed = stash_unarchived_raw(gen.gen_dir)
+    prompt = render_prompt(gen)
+    write_atomic(gen.prompt_path, prompt)
+    return prompt, stashed
+
+
+def make_call(gen: Generation, prompt: str, force: bool = False) -> Call:
+    return Call(gen.stage, gen.gen_dir, request_key(gen.request, prompt), gen.request, prompt, gen.endpoint, force)
+
+
+def cost_of(usage: dict, prices: dict | None) -> float | None:
+    if not prices or prices.get("input") is None or prices.get("output") is None:
+        return None
+    return round(
+        usage["prompt_tokens"] * prices["input"] / 1e6 + usage["completion_tokens"] * prices["output"] / 1e6, 8
+    )
+
+
+def lineage(gen: Generation) -> dict:
+    return {name: getattr(gen.row, name) for name in MEMBERSHIP_COLUMNS}
+
+
+def llm_metadata(gen: Generation, record: dict, key: str, reused: bool, prices: dict | None) -> dict:
+    usage = record["usage"]
+    request = gen.request
+    truncated = record["finish_reason"] == "length" or usage.get("completion_tokens", 0) >= request.max_tokens
+    metadata = {
+        **lineage(gen),
+        "mode": "llm",
+        "parser_name": gen.parser_name,
+        "provider": record["provider"],
+        "model": record["model"],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "finish_reason": record["finish_reason"],
+        "truncated": truncated,
+        "usage": usage,
+        "cost": cost_of(usage, prices),
+        "duration_s": record["duration_s"],
+        "attempts": record.get("attempts", 1),
+        "request_key": key,
+        "reused_response": reused,
+        "created_at": record["created_at"],
+    }
+    if gen.concepts:
+        metadata["concept_levels"] = {c.concept_id: c.level for c in gen.concepts}
+    return metadata
+
+
+def copy_metadata(gen: Generation, created_at: str) -> dict:
+    return {
+        **lineage(gen),
+        "mode": "copy",
+        "parser_name": None,
+        "provider": None,
+        "model": None,
+        "finish_reason": None,
+        "truncated": False,
+        "usage": None,
+        "cost": None,
+        "duration_s": 0.0,
+        "created_at": created_at,
+    }
+
+
+def validate_response(text: str, metadata: dict, min_lines: int, fail_on_truncation: bool) -> None:
+    if fail_on_truncation and metadata.get("truncated"):
+        usage = metadata.get("usage") or {}
+        raise ValidationFailed(
+            f"response truncated (finish_reason={metadata.get('finish_reason')}, "
+            f"completion_tokens={usage.get('completion_tokens')}, max_tokens={metadata.get('max_tokens')}); "
+            "raise stages.<stage>.max_tokens to call again, or set fail_on_truncation: false to accept it"
+        )
+    lines = sum(1 for line in text.splitlines() if line.strip())
+    if lines < min_lines:
+        raise ValidationFailed(f"response has {lines} non-empty lines, fewer than min_lines={min_lines}")
+
+
+def parse_text(stage: str, parser: str, text: str) -> str:
+    from .parsers import DRAFT_PARSERS, format_score, parse_score
+
+    if stage == "evaluation":
+        return format_score(parse_score(text, parser)) + "\n"
+    if stage == "draft":
+        return DRAFT_PARSERS[parser](text)
+    return text
+
+
+def generate(
+    gen: Generation,
+    respond: Callable[[Call], tuple[dict, bool]],
+    prices: dict | None,
+    now: Callable[[], str],
+    force: bool = False,
+) -> str:
+    """Build parsed.txt: copy the parent draft, or get the response (`respond` makes the call or
+    returns the archived one), record it, validate and parse it. Returns a line for the log."""
+    if gen.mode == "copy":
+        text = read_text(Path(gen.parent))
+        write_json_atomic(gen.metadata_path, copy_metadata(gen, now()))
+        write_atomic(gen.parsed_path, text)
+        return f"copied the parsed draft {gen.row.parent_gen_id}"
+    call = make_call(gen, read_text(Path(gen.prompt_path)), force)
+    record, reused = respond(call)
+    metadata = llm_metadata(gen, record, call.key, reused, prices)
+    write_atomic(gen.raw_path, record["text"])
+    write_json_atomic(gen.metadata_path, metadata)
+    validate_response(record["text"], metadata, gen.min_lines, gen.fail_on_truncation)
+    write_atomic(gen.parsed_path, parse_text(gen.stage, gen.parser, record["text"]))
+    how = (
+        "reused the archived response"
+        if reused
+        else f"called {record['provider']} ({record.get('attempts', 1)} attempt(s), {record['duration_s']} s)"
+    )
+    return f"{how}; parsed with {gen.parser}"
+
+
+def read_metadata(path: str | Path) -> dict:
+    return json.loads(read_text(Path(path)))

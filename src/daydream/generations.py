@@ -1,0 +1,207 @@
+"""Per-generation job specs: typed values built once per generation from the cohort's membership
+rows, shared by the Snakefile's input functions and the jobs themselves.
+
+A dry run of a large cube asks for every generation's inputs, params and resources, so building
+a spec is a few dictionary lookups, cached per generation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive import Request
+from .cohort import MembershipRow, read_membership
+from .combos import Combo
+from .experiment import Experiment, resolve_description
+from .providers import OFFLINE, Endpoint, resolve_endpoint
+from .stages import METADATA, PARENT_STAGE, PARSED, PROMPT, RAW, gen_file
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptText:
+    concept_id: str
+    name: str
+    level: str  # the description level used (after falling back to a shorter one)
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    row: MembershipRow
+    data_root: str
+    mode: str  # "llm": render, call, parse; "copy": the parent draft's parsed text, no call
+    template: str | None  # template file (llm)
+    parent: str | None  # the parent generation's parsed.txt (essay, evaluation)
+    concepts: tuple[ConceptText, ...]  # draft prompts: in concept-table row order
+    endpoint: Endpoint | None  # llm
+    request: Request | None  # llm
+    parser: str  # draft parser name, "identity", a score parser name, or "copy"
+    parser_name: str | None  # the template's parser column, recorded in metadata
+    min_lines: int
+    fail_on_truncation: bool
+
+    @property
+    def stage(self) -> str:
+        return self.row.stage
+
+    @property
+    def gen_id(self) -> str:
+        return self.row.gen_id
+
+    def path(self, name: str) -> str:
+        return gen_file(self.data_root, self.row.stage, self.row.gen_id, name)
+
+    @property
+    def gen_dir(self) -> Path:
+        return Path(self.data_root) / "gens" / self.row.stage / self.row.gen_id
+
+    @property
+    def prompt_path(self) -> str:
+        return self.path(PROMPT)
+
+    @property
+    def raw_path(self) -> str:
+        return self.path(RAW)
+
+    @property
+    def parsed_path(self) -> str:
+        return self.path(PARSED)
+
+    @property
+    def metadata_path(self) -> str:
+        return self.path(METADATA)
+
+    @property
+    def provider(self) -> str | None:
+        return self.endpoint.name if self.endpoint else None
+
+    @property
+    def calls_remote(self) -> bool:
+        return self.endpoint is not None and self.endpoint.name != OFFLINE
+
+    # ---- what the rules declare -----------------------------------------------------------
+    def prompt_inputs(self) -> dict[str, str]:
+        if self.mode == "copy":
+            raise ValueError(f"essay {self.gen_id} uses a copy template: it has no prompt")
+        inputs = {"template": self.template}
+        if self.parent:
+            inputs["parent"] = self.parent
+        for i, concept in enumerate(self.concepts):
+            inputs[f"concept_{i}"] = concept.path
+        return inputs
+
+    def generate_inputs(self) -> dict[str, str]:
+        if self.mode == "copy":
+            return {"parent": self.parent}
+        return {"prompt": self.prompt_path}
+
+    def prompt_param(self) -> str:
+        """What a prompt depends on besides its input files: the concept names (a renamed
+        concept re-renders only the prompts that use it)."""
+        return "|".join(c.name for c in self.concepts)
+
+    def request_param(self) -> str:
+        """What makes the call: changing it re-runs the generate job, which then calls again."""
+        if self.request is None:
+            return "copy"
+        r = self.request
+        return f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}"
+
+    def parse_param(self) -> str:
+        """How the response is validated and parsed: changing it re-runs the generate job, which
+        reuses the archived response (no call)."""
+        return f"{self.parser} min_lines={self.min_lines} fail_on_truncation={self.fail_on_truncation}"
+
+
+class GenerationIndex:
+    """The cohort's generations by (stage, gen_id), read from membership.csv once per process
+    (again only when the file changes), and their specs, built on first use."""
+
+    def __init__(self, experiment: Experiment, config: dict, combos: list[Combo], data_root: str):
+        self.experiment = experiment
+        self.config = config
+        self.data_root = data_root
+        self._combos = {combo.combo_id: combo for combo in combos}
+        self._rows: dict[tuple[str, str], MembershipRow] = {}
+        self._rows_key: tuple | None = None
+        self._specs: dict[tuple[str, str], Generation] = {}
+        self._concepts: dict[str, tuple[ConceptText, ...]] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._templates: dict[tuple[str, str], object] = {}
+
+    def load(self, membership_path: str) -> dict[tuple[str, str], MembershipRow]:
+        stat = os.stat(membership_path)
+        key = (membership_path, stat.st_mtime_ns, stat.st_size)
+        if key != self._rows_key:
+            self._rows = {(r.stage, r.gen_id): r for r in read_membership(Path(membership_path))}
+            self._rows_key = key
+            self._specs.clear()
+        return self._rows
+
+    def gen_ids(self, stage: str) -> list[str]:
+        return [gen_id for (s, gen_id) in self._rows if s == stage]
+
+    def get(self, stage: str, gen_id: str) -> Generation:
+        spec = self._specs.get((stage, gen_id))
+        if spec is None:
+            row = self._rows.get((stage, gen_id))
+            if row is None:
+                raise ValueError(f"{stage} {gen_id} is not a generation of this cohort")
+            spec = self._specs[(stage, gen_id)] = self._build(row)
+        return spec
+
+    def _template(self, stage: str, template_id: str):
+        template = self._templates.get((stage, template_id))
+        if template is None:
+            template = self._templates[(stage, template_id)] = self.experiment.template(stage, template_id)
+        return template
+
+    def _endpoint(self, model_id: str) -> Endpoint:
+        endpoint = self._endpoints.get(model_id)
+        if endpoint is None:
+            endpoint = self._endpoints[model_id] = resolve_endpoint(self.experiment.model(model_id), self.config)
+        return endpoint
+
+    def _concept_texts(self, combo_id: str) -> tuple[ConceptText, ...]:
+        texts = self._concepts.get(combo_id)
+        if texts is None:
+            combo = self._combos.get(combo_id)
+            if combo is None:
+                raise ValueError(f"combo {combo_id} is not part of this cohort")
+            items = []
+            for concept_id in combo.concept_ids:
+                level, path = resolve_description(self.experiment.data_root, concept_id, combo.description_level)
+                items.append(ConceptText(concept_id, self.experiment.concept(concept_id).name, level, str(path)))
+            texts = self._concepts[combo_id] = tuple(items)
+        return texts
+
+    def _build(self, row: MembershipRow) -> Generation:
+        stage = row.stage
+        template = self._template(stage, row.template_id)
+        stage_cfg = self.config["stages"][stage]
+        parent_stage = PARENT_STAGE[stage]
+        parent = gen_file(self.data_root, parent_stage, row.parent_gen_id, PARSED) if parent_stage else None
+        if template.generator == "copy":
+            return Generation(row, self.data_root, "copy", None, parent, (), None, None, "copy", None, 0, False)
+        endpoint = self._endpoint(row.llm_model_id)
+        model = self.experiment.model(row.llm_model_id)
+        request = Request(endpoint.name, model.model, stage_cfg["max_tokens"], stage_cfg["temperature"])
+        if stage == "essay":
+            parser = "identity"
+        else:
+            parser = template.parser or "identity"
+        return Generation(
+            row=row,
+            data_root=self.data_root,
+            mode="llm",
+            template=str(template.path),
+            parent=parent,
+            concepts=self._concept_texts(row.combo_id) if stage == "draft" else (),
+            endpoint=endpoint,
+            request=request,
+            parser=parser,
+            parser_name=template.parser or None,
+            min_lines=stage_cfg["min_lines"],
+            fail_on_truncation=stage_cfg["fail_on_truncation"],
+        )

@@ -1,0 +1,93 @@
+"""What the generation rules' one-line `run:` blocks call: a generation's prompt job and generate
+job, in the Snakemake process itself (no interpreter, no imports, no experiment parsing per job),
+each writing its own log file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .archive import now_iso
+from .engine import CallEngine, perform_call
+from .generation import generate, make_call, write_prompt
+from .generations import GenerationIndex
+
+FORCE_ENV = "DD_FORCE_CALL"
+
+
+def force_calls() -> bool:
+    """DD_FORCE_CALL=1: call again even when a response for the same request is archived."""
+    return os.environ.get(FORCE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+@contextlib.contextmanager
+def job_log(path: str, rerun: str):
+    """A job's log: what it did, or the error that stopped it (re-raised for Snakemake to show)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"# to run this job again: {rerun}\n")
+
+        def line(text: str) -> None:
+            handle.write(text + "\n")
+
+        try:
+            yield line
+        except Exception as exc:
+            line(f"error: {type(exc).__name__}: {exc}")
+            raise
+
+
+class Runner:
+    """Prompt and generate jobs for one cohort. When `prefetch()` says so (asked once, when the
+    first job runs: the main Snakemake process of a local run), a prompt job starts its call in
+    the call engine and the generate job collects the response; otherwise (a cluster node) the
+    generate job makes the call."""
+
+    def __init__(
+        self,
+        index: GenerationIndex,
+        prices: dict[str, dict],
+        caps: Callable[[], dict[str, int]],
+        prefetch: Callable[[], bool],
+    ):
+        self.index = index
+        self.prices = prices
+        self.caps = caps
+        self._prefetch = prefetch
+        self._prefetching: bool | None = None
+        self.force = force_calls()
+        self._engine: CallEngine | None = None
+
+    @property
+    def prefetch(self) -> bool:
+        if self._prefetching is None:
+            self._prefetching = self._prefetch()
+        return self._prefetching
+
+    def engine(self) -> CallEngine:
+        if self._engine is None:
+            self._engine = CallEngine(self.caps())
+        return self._engine
+
+    def render(self, stage: str, gen_id: str, log: str) -> None:
+        gen = self.index.get(stage, gen_id)
+        with job_log(log, f"snakemake -f {gen.prompt_path}") as line:
+            prompt, stashed = write_prompt(gen)
+            if stashed:
+                line(f"kept the existing raw.txt (not in the archive) as {stashed}")
+            line(f"rendered {gen.template}: {len(prompt)} characters")
+            if self.prefetch and gen.calls_remote:
+                self.engine().submit(make_call(gen, prompt, self.force))
+                line(f"call handed to the {gen.provider} call engine")
+
+    def generate(self, stage: str, gen_id: str, log: str) -> None:
+        gen = self.index.get(stage, gen_id)
+        respond = self.engine().result if self.prefetch and gen.calls_remote else perform_call
+        with job_log(log, f"snakemake -f {gen.parsed_path}") as line:
+            line(generate(gen, respond, self.prices.get(gen.row.llm_model_id), now_iso, self.force))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()

@@ -1,0 +1,163 @@
+"""One generation's steps without Snakemake: keys, request keys, the response archive, cost,
+validation, atomic writes, and the generate step on real files."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from daydream.archive import Request, find_archived, request_key, stash_unarchived_raw
+from daydream.cohort import MembershipRow
+from daydream.credentials import api_key_from, is_loopback
+from daydream.engine import perform_call
+from daydream.fileio import write_atomic
+from daydream.generation import ValidationFailed, cost_of, generate, validate_response, write_prompt
+from daydream.generations import ConceptText, Generation
+from daydream.providers import endpoint
+from daydream.settings import validate_config
+
+from conftest import write
+
+REQUEST = Request("offline", "offline/x", 500, 0.5)
+
+
+def draft_generation(root, *, max_tokens=500, parser="essay_block", min_lines=3, fail_on_truncation=True):
+    """A draft generation in a data root under `root`, served by the offline provider."""
+    template = write(root / "templates/draft/t1.txt", "Concepts:{% for c in concepts %} {{ c.name }}{% endfor %}\n")
+    concept = write(root / "data/1_raw/concepts/descriptions-paragraph/a.txt", "A is a concept.\n")
+    row = MembershipRow("draft", "g1", "c1", "", "k1", "t1", "m1", 1)
+    return Generation(
+        row=row,
+        data_root=str(root / "data"),
+        mode="llm",
+        template=str(template),
+        parent=None,
+        concepts=(ConceptText("a", "Alpha", "paragraph", str(concept)),),
+        endpoint=endpoint(validate_config({}), "offline"),
+        request=Request("offline", "offline/x", max_tokens, 0.5),
+        parser=parser,
+        parser_name=parser,
+        min_lines=min_lines,
+        fail_on_truncation=fail_on_truncation,
+    )
+
+
+def fixed_now():
+    return "2026-01-01T00:00:00+00:00"
+
+
+def test_api_key_from_environment_then_dotenv(tmp_path, monkeypatch):
+    dotenv = write(tmp_path / ".env", "# keys\nexport OTHER=1\nMY_KEY='sk-from-file'\n")
+    monkeypatch.delenv("MY_KEY", raising=False)
+    assert api_key_from("MY_KEY", dotenv) == "sk-from-file"
+    monkeypatch.setenv("MY_KEY", "sk-from-env")
+    assert api_key_from("MY_KEY", dotenv) == "sk-from-env"
+    assert api_key_from("MISSING", dotenv) is None and api_key_from(None, dotenv) is None
+
+
+@pytest.mark.parametrize(
+    "url,local",
+    [("http://127.0.0.1:8080/v1", True), ("http://localhost/v1", True), ("http://[::1]:80/v1", True),
+     ("https://openrouter.ai/api/v1", False), ("http://127example.com/v1", False)],
+)  # fmt: skip
+def test_is_loopback(url, local):
+    assert is_loopback(url) is local
+
+
+def test_request_key_changes_with_every_request_field():
+    base = request_key(REQUEST, "prompt")
+    assert request_key(Request("offline", "offline/x", 500, 0.5), "prompt") == base
+    assert request_key(REQUEST, "prompt!") != base
+    for changed in (
+        Request("offline", "offline/x", 501, 0.5),
+        Request("offline", "offline/x", 500, 0.6),
+        Request("offline", "other", 500, 0.5),
+        Request("p", "offline/x", 500, 0.5),
+    ):
+        assert request_key(changed, "prompt") != base
+
+
+def test_request_key_is_stable_across_versions():
+    """Archives written by earlier versions are found again: the key's recipe never changes."""
+    # the value the previous implementation (commit 6aee572, jobs.request_key) gave
+    assert request_key(REQUEST, "Concepts: a, b") == "accbb524266350e254ca"
+
+
+def test_generate_records_metadata_reuses_archive_and_force_calls_again(tmp_path):
+    gen = draft_generation(tmp_path)
+    prompt, _ = write_prompt(gen)
+    assert prompt == "Concepts: Alpha\n"
+    prices = {"input": 1.0, "output": 2.0}
+    assert generate(gen, perform_call, prices, fixed_now).startswith("called offline")
+    meta = json.loads(open(gen.metadata_path).read())
+    assert meta["gen_id"] == "g1" and meta["provider"] == "offline" and meta["reused_response"] is False
+    assert meta["concept_levels"] == {"a": "paragraph"}
+    assert meta["cost"] == pytest.approx(
+        meta["usage"]["prompt_tokens"] * 1e-6 + meta["usage"]["completion_tokens"] * 2e-6
+    )
+    raw = open(gen.raw_path).read()
+    assert raw.startswith("[offline synthetic draft") and open(gen.parsed_path).read().startswith("Synthetic essay")
+    os.unlink(gen.raw_path)
+    assert generate(gen, perform_call, prices, fixed_now).startswith("reused the archived response")
+    assert json.loads(open(gen.metadata_path).read())["reused_response"] is True
+    assert find_archived(gen.gen_dir, meta["request_key"])["text"] == open(gen.raw_path).read() == raw
+    generate(gen, perform_call, prices, fixed_now, force=True)
+    assert json.loads(open(gen.metadata_path).read())["reused_response"] is False
+    assert len(list((gen.gen_dir / "responses").glob("*.json"))) == 2
+
+
+def test_truncated_response_is_recorded_then_fails_validation_keeping_raw(tmp_path):
+    gen = draft_generation(tmp_path, max_tokens=5)
+    write_prompt(gen)
+    with pytest.raises(ValidationFailed, match="truncated"):
+        generate(gen, perform_call, None, fixed_now)
+    meta = json.loads(open(gen.metadata_path).read())
+    assert meta["truncated"] and meta["finish_reason"] == "length"
+    assert os.path.exists(gen.raw_path) and not os.path.exists(gen.parsed_path)
+    validate_response(open(gen.raw_path).read(), meta, 0, False)
+
+
+def test_parse_failure_keeps_raw_and_metadata(tmp_path):
+    gen = draft_generation(tmp_path, parser="essay_idea_last", min_lines=1)
+    write(gen.gen_dir / "prompt.txt", "x")
+    generate(gen, perform_call, None, fixed_now)  # the offline draft has the tags
+    broken = draft_generation(tmp_path, parser="essay_block", min_lines=50)
+    with pytest.raises(ValidationFailed, match="fewer than min_lines=50"):
+        generate(broken, perform_call, None, fixed_now)
+    assert os.path.exists(gen.raw_path) and os.path.exists(gen.metadata_path)
+
+
+def test_cost_needs_both_prices():
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 500_000}
+    assert cost_of(usage, {"input": 3.0, "output": 15.0}) == 10.5
+    assert cost_of(usage, {"input": 3.0, "output": None}) is None and cost_of(usage, None) is None
+
+
+def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path):
+    target = write(tmp_path / "raw.txt", "paid response")
+    with pytest.raises(TypeError):
+        write_atomic(target, object())  # not text: the write fails
+    assert target.read_text() == "paid response"
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.txt"]
+
+
+def test_atomic_write_follows_the_umask(tmp_path):
+    old = os.umask(0o002)
+    try:
+        write_atomic(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o664
+
+
+def test_stash_unarchived_raw_only_when_not_archived(tmp_path):
+    gen = draft_generation(tmp_path)
+    assert stash_unarchived_raw(gen.gen_dir) is None  # nothing to keep
+    write_prompt(gen)
+    generate(gen, perform_call, None, fixed_now)
+    assert stash_unarchived_raw(gen.gen_dir) is None  # already in responses/
+    write(gen.gen_dir / "raw.txt", "older text")
+    kept = stash_unarchived_raw(gen.gen_dir)
+    assert json.loads(kept.read_text())["text"] == "older text"
+    assert json.loads(kept.read_text())["metadata"]["gen_id"] == "g1"

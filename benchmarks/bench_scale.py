@@ -1,23 +1,26 @@
 """Benchmark: the per-generation engine at scale. Prints figures; asserts nothing.
 
 Builds a synthetic experiment (2 draft templates x 2 generation models per combo, one LLM essay
-template, evaluation templates x 2 evaluation models x replicates per essay), starts a loopback
-OpenAI-compatible server that answers after a fixed latency, and measures with real `snakemake`:
+template, evaluation templates x 2 evaluation models x replicates per essay) and measures real
+`snakemake` runs of this project's Snakefile, with its default profile as a user gets it.
 
-- dry run (`snakemake -n all_evaluations`) on a fresh data root, before the cohort checkpoint
-  has run, and after it: wall time and peak memory (RSS of snakemake and its children);
-- the run itself (`snakemake all_evaluations --cores C --resources openrouter=CAP`): calls,
-  wall, floor (calls x latency / cap), wall/floor, CPU per call (snakemake and every process it
-  started), peak requests in flight at the server;
-- a nothing-to-do rerun of the same command.
+Latency run (default): a loopback OpenAI-compatible server answers after a fixed latency.
+Prints the dry run before and after the cohort checkpoint (wall, peak memory), the run
+(`snakemake all_evaluations --cores C --resources openrouter=CAP`): calls, wall, floor
+(calls x latency / cap), wall/floor, CPU per call (snakemake and every process it started),
+peak requests in flight at the server; then a nothing-to-do rerun of the same command.
 
     python benchmarks/bench_scale.py --evaluations 960 --eval-templates 2 --eval-replicates 2 \\
-        --latency 0.5 --cap 32            # the 1,200-call cube (120 drafts, 120 essays, 960 evaluations)
-    python benchmarks/bench_scale.py --evaluations 10920 --skip-run      # planning cost of 14,560 generations
-    python benchmarks/bench_scale.py --growth 1000 5000 10000 20000      # dry-run growth curve, with bare Snakemake
+        --latency 0.5 --cap 32     # the 1,200-call cube: 120 drafts, 120 essays, 960 evaluations
 
-Extra snakemake options go after `--`. The default workflow profile (profiles/default) applies,
-as it does for a user running in the project folder.
+Growth curve (--growth): per cube size, the dry run after the checkpoint, a run with the offline
+provider and the nothing-to-do rerun (wall, peak memory), next to bare Snakemake with the same
+number of jobs (two touch jobs per generation, no checkpoint, no input functions).
+
+    python benchmarks/bench_scale.py --growth 10920 --skip-run      # dry runs of 14,560 generations
+    python benchmarks/bench_scale.py --growth 1000 5000 10000 20000
+
+Extra snakemake options go after `--`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from llm_server import FakeLLM  # noqa: E402
 
 DRAFTS_PER_COMBO = 4  # 2 draft templates x 2 generation models
 EVAL_MODELS = 2
+BARE_SETTINGS = ["--scheduler", "greedy", "--max-jobs-per-timespan", "10000/1s"]
 
 
 def cube_shape(evaluations: int, eval_templates: int, eval_replicates: int) -> dict:
@@ -56,8 +60,11 @@ def cube_shape(evaluations: int, eval_templates: int, eval_replicates: int) -> d
     }
 
 
-def build_experiment(root: Path, shape: dict, eval_templates: int, eval_replicates: int, base_url: str) -> Path:
-    """A synthetic experiment with exactly shape['combos'] 3-concept combos (selected_combo_mappings.csv)."""
+def build_experiment(
+    root: Path, shape: dict, eval_templates: int, eval_replicates: int, base_url: str, provider: str = "openrouter"
+) -> Path:
+    """A synthetic experiment with exactly shape['combos'] 3-concept combos (selected_combo_mappings.csv),
+    its models served by `provider` (openrouter, sent to base_url; or the built-in offline one)."""
     n_concepts = 3
     while len(list(itertools.combinations(range(n_concepts), 3))) < shape["combos"]:
         n_concepts += 1
@@ -82,8 +89,8 @@ def build_experiment(root: Path, shape: dict, eval_templates: int, eval_replicat
     evals = "".join(f"v{i},V{i},x,in_last_line,llm,true\n" for i in range(eval_templates))
     (raw / "evaluation_templates.csv").write_text(head + evals)
     models = ["id,model,provider,display_name,for_generation,for_evaluation"]
-    models += [f"g{i},vendor/g{i},openrouter,G{i},true,false" for i in range(2)]
-    models += [f"j{i},vendor/j{i},openrouter,J{i},false,true" for i in range(EVAL_MODELS)]
+    models += [f"g{i},vendor/g{i},{provider},G{i},true,false" for i in range(2)]
+    models += [f"j{i},vendor/j{i},{provider},J{i},false,true" for i in range(EVAL_MODELS)]
     (raw / "llm_models.csv").write_text("\n".join(models) + "\n")
     (raw / "replication_config.csv").write_text(f"stage,replicates\ndraft,1\nessay,1\nevaluation,{eval_replicates}\n")
     tpl = root / "templates"
@@ -105,11 +112,11 @@ def build_experiment(root: Path, shape: dict, eval_templates: int, eval_replicat
     return config
 
 
-def measure(command: list[str], cwd: Path, env: dict | None = None) -> dict:
+def measure(command: list[str], cwd: Path) -> dict:
     """Run a command; wall time, CPU (user+sys of it and its waited-for children), peak RSS."""
     started = time.monotonic()
     with open(cwd / "bench-stdout.txt", "w") as out, open(cwd / "bench-stderr.txt", "w") as err:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
     wall = time.monotonic() - started
     code = os.waitstatus_to_exitcode(status)
@@ -126,49 +133,20 @@ def snakemake_command(root: Path, config: Path, *args: str) -> list[str]:
 
 
 def bare_snakefile(root: Path, generations: int) -> Path:
-    """Bare Snakemake with the same jobs per generation as ours (a prompt job and a call job),
+    """Bare Snakemake with the same jobs per generation as ours (a prompt job and a generate job),
     no checkpoint and no input functions: what Snakemake itself costs for this job count."""
     path = root / "Snakefile"
     path.write_text(
         f"IDS = [f'g{{i:06d}}' for i in range({generations})]\n\n"
         "rule all:\n    input: expand('gens/{g}/parsed.txt', g=IDS)\n\n"
         "rule prompt:\n    output: 'gens/{g}/prompt.txt'\n    shell: 'touch {output}'\n\n"
-        "rule call:\n    input: 'gens/{g}/prompt.txt'\n    output: 'gens/{g}/parsed.txt'\n"
+        "rule generate:\n    input: 'gens/{g}/prompt.txt'\n    output: 'gens/{g}/parsed.txt'\n"
         "    shell: 'touch {output}'\n"
     )
     return path
 
 
-def dry_runs(evaluations: int, eval_templates: int, eval_replicates: int, extra: list[str]) -> dict:
-    shape = cube_shape(evaluations, eval_templates, eval_replicates)
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        config = build_experiment(root, shape, eval_templates, eval_replicates, "http://127.0.0.1:9/v1")
-        before = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
-        measure(snakemake_command(root, config, "cohort", *extra), root)
-        after = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        snakefile = bare_snakefile(root, shape["generations"])
-        bare = measure([sys.executable, "-m", "snakemake", "-s", str(snakefile), "-n", "--cores", "2"], root)
-    return {"shape": shape, "before": before, "after": after, "bare": bare}
-
-
-def print_dry(result: dict) -> None:
-    shape, before, after, bare = result["shape"], result["before"], result["after"], result["bare"]
-    print(
-        f"cube: {shape['drafts']} drafts, {shape['essays']} essays, {shape['evaluations']} evaluations "
-        f"({shape['generations']} generations)"
-    )
-    print(f"  dry run before the checkpoint: {before['wall']:6.1f} s, peak {before['rss_mib']:5.0f} MiB")
-    print(f"  dry run after the checkpoint:  {after['wall']:6.1f} s, peak {after['rss_mib']:5.0f} MiB")
-    print(
-        f"  bare Snakemake, same jobs ({2 * shape['generations']}): "
-        f"{bare['wall']:6.1f} s, peak {bare['rss_mib']:5.0f} MiB"
-    )
-
-
-def full_run(args) -> None:
+def latency_run(args) -> None:
     shape = cube_shape(args.evaluations, args.eval_templates, args.eval_replicates)
     calls = shape["drafts"] + shape["essays"] + shape["evaluations"]
     with FakeLLM(latency_s=args.latency) as server, tempfile.TemporaryDirectory() as folder:
@@ -196,6 +174,47 @@ def full_run(args) -> None:
     print(f"  nothing-to-do rerun: {rerun['wall']:.1f} s, peak {rerun['rss_mib']:.0f} MiB")
 
 
+def growth_point(evaluations: int, extra: list[str], with_runs: bool) -> dict:
+    """One cube size: our dry runs, offline run and rerun; bare Snakemake with as many jobs."""
+    shape = cube_shape(evaluations, 3, 1)
+    figures: dict = {"shape": shape}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        config = build_experiment(root, shape, 3, 1, "http://127.0.0.1:9/v1", provider="offline")
+        figures["dry_before"] = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
+        measure(snakemake_command(root, config, "cohort", *extra), root)
+        figures["dry_after"] = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
+        if with_runs:
+            figures["run"] = measure(snakemake_command(root, config, "all_evaluations", *extra), root)
+            figures["rerun"] = measure(snakemake_command(root, config, "all_evaluations", *extra), root)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        bare = [sys.executable, "-m", "snakemake", "-s", str(bare_snakefile(root, shape["generations"]))]
+        bare += ["--cores", "all", *BARE_SETTINGS]
+        figures["bare_dry"] = measure([*bare, "-n"], root)
+        if with_runs:
+            figures["bare_run"] = measure(bare, root)
+            figures["bare_rerun"] = measure(bare, root)
+    return figures
+
+
+def print_growth(points: list[dict]) -> None:
+    def cell(point: dict, key: str) -> str:
+        figure = point.get(key)
+        return f"{figure['wall']:.1f} s, {figure['rss_mib']:.0f} MiB" if figure else "-"
+
+    columns = ["evaluations", "generations", "jobs", "dry run before checkpoint", "dry run", "run (offline)"]
+    columns += ["rerun", "bare dry run", "bare run", "bare rerun"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for point in points:
+        shape = point["shape"]
+        row = [f"{shape['evaluations']:,}", f"{shape['generations']:,}", f"{2 * shape['generations']:,}"]
+        for key in ("dry_before", "dry_after", "run", "rerun", "bare_dry", "bare_run", "bare_rerun"):
+            row.append(cell(point, key))
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluations", type=int, default=960, help="evaluations in the cube (rounded to the shape)")
@@ -204,17 +223,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5, help="server latency per request, seconds")
     parser.add_argument("--cap", type=int, default=32, help="provider concurrency cap (--resources openrouter=N)")
     parser.add_argument("--cores", type=int, default=32)
-    parser.add_argument("--skip-run", action="store_true", help="dry runs only (before/after the checkpoint)")
-    parser.add_argument("--growth", type=int, nargs="*", help="dry-run growth curve over these evaluation counts")
+    parser.add_argument("--growth", type=int, nargs="+", help="growth curve over these evaluation counts")
+    parser.add_argument("--skip-run", action="store_true", help="with --growth: dry runs only")
     parser.add_argument("extra", nargs="*", help="more snakemake options, after --")
     args = parser.parse_args()
     if args.growth:
-        for evaluations in args.growth:
-            print_dry(dry_runs(evaluations, 3, 1, args.extra))
-    elif args.skip_run:
-        print_dry(dry_runs(args.evaluations, args.eval_templates, args.eval_replicates, args.extra))
+        print_growth([growth_point(evaluations, args.extra, not args.skip_run) for evaluations in args.growth])
     else:
-        full_run(args)
+        latency_run(args)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ rule combos:
     conda:
         "../envs/daydream.yaml"
     params:
-        python=PY,
-        scripts=SCRIPTS,
         settings=PLAN.settings_json,
     shell:
-        "{params.python:q} {params.scripts:q}/cohort.py combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/cohort.py" combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule manifest:
@@ -26,11 +24,9 @@ rule manifest:
     conda:
         "../envs/daydream.yaml"
     params:
-        python=PY,
-        scripts=SCRIPTS,
         settings=PLAN.settings_json,
     shell:
-        "{params.python:q} {params.scripts:q}/cohort.py manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/cohort.py" manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1'
 
 
 checkpoint membership:
@@ -44,11 +40,9 @@ checkpoint membership:
     conda:
         "../envs/daydream.yaml"
     params:
-        python=PY,
-        scripts=SCRIPTS,
         settings=PLAN.settings_json,
     shell:
-        "{params.python:q} {params.scripts:q}/cohort.py membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/cohort.py" membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule cohort:

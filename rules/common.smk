@@ -29,10 +29,13 @@ config["resolved_cohort_id"] = COHORT  # shown in the HTML report
 COHORT_DIR = f"{DATA}/cohorts/{COHORT}"
 MEMBERSHIP = f"{COHORT_DIR}/membership.csv"
 GENS = PLAN.generation_index()
-# Interpreter and folder of the job scripts (cohort files, results): params of those rules, so a
-# command copied from the log runs as it is.
-PY = config["python"] or sys.executable
-SCRIPTS = str(Path(workflow.basedir) / "workflow" / "scripts")
+# Interpreter and folder of the job scripts (cohort files, results), for their commands through
+# the environment that jobs inherit: neither is a reason to re-run a job (another virtualenv, a
+# moved checkout). Each script writes its full command line, paths resolved, to its log.
+os.environ.update(
+    DAYDREAM_PYTHON=config["python"] or sys.executable,
+    DAYDREAM_SCRIPTS=str(Path(workflow.basedir) / "workflow" / "scripts"),
+)
 
 
 wildcard_constraints:
@@ -40,9 +43,16 @@ wildcard_constraints:
     gen_id="[A-Za-z0-9_-][A-Za-z0-9._-]*",
 
 
+MEMBERSHIP_READY = []  # not empty once the membership checkpoint's output exists in this run
+
+
 def membership_rows():
-    """This cohort's generations; only input functions may wait on the checkpoint this way."""
-    checkpoints.membership.get()
+    """This cohort's generations. Only input functions may wait on the checkpoint this way.
+    checkpoints.membership.get() raises until the checkpoint's output exists in this run and then
+    keeps succeeding, so it is asked until it first succeeds (it costs ~60 us a call)."""
+    if not MEMBERSHIP_READY:
+        checkpoints.membership.get()
+        MEMBERSHIP_READY.append(True)
     return GENS.load(MEMBERSHIP)
 
 
@@ -75,12 +85,8 @@ def concept_names(wildcards):
     return spec(wildcards).prompt_param()
 
 
-def request_param(wildcards):
-    return spec(wildcards).request_param()
-
-
-def parse_param(wildcards):
-    return spec(wildcards).parse_param()
+def generate_param(wildcards):
+    return spec(wildcards).generate_param()
 
 
 def provider_slot(provider):
@@ -92,7 +98,7 @@ def provider_slot(provider):
     return slot
 
 
-PROVIDER_RESOURCES = {name: provider_slot(name) for name in PLAN.provider_names}
+PROVIDER_RESOURCES = {name: provider_slot(name) for name in PLAN.providers_in_use()}
 
 # Default global resources; `--resources NAME=N` wins. Each provider's cap of calls in flight is
 # its max_concurrency in config. In a local run, at most cores + 4 generate jobs wait on providers

@@ -31,7 +31,6 @@ rule generate:
         **PROVIDER_RESOURCES,
         generate_jobs=1,
     params:
-        request=request_param,
-        parse=parse_param,
+        request_and_parse=generate_param,
     run:
         RUNNER.generate(wildcards.stage, wildcards.gen_id, log[0])

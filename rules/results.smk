@@ -51,12 +51,10 @@ rule results:
     conda:
         "../envs/daydream.yaml"
     params:
-        python=PY,
-        scripts=SCRIPTS,
         data_root=lambda wildcards: DATA,
         out_dir=lambda wildcards, output: str(Path(output.scores).parent),
     shell:
-        "{params.python:q} {params.scripts:q}/results.py --data-root {params.data_root:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/results.py" --data-root {params.data_root:q} --out-dir {params.out_dir:q} > {log:q} 2>&1'
 
 
 rule plots:
@@ -82,10 +80,7 @@ rule plots:
         f"{DATA}/logs/plots.log",
     conda:
         "../envs/daydream.yaml"
-    params:
-        python=PY,
-        scripts=SCRIPTS,
     shell:
-        "{params.python:q} {params.scripts:q}/plot_scores.py --scores {input.scores:q} --by-evaluator {output.by_evaluator:q}"
+        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/plot_scores.py" --scores {input.scores:q} --by-evaluator {output.by_evaluator:q}'
         " --by-generation-model {output.by_generation_model:q}"
         " --by-draft-template {output.by_draft_template:q} > {log:q} 2>&1"

@@ -395,3 +395,33 @@ def test_transient_faults_are_retried_inside_a_run(tmp_path):
     metas = [json.loads((gen_dir(tmp_path, r) / "metadata.json").read_text()) for r in membership(tmp_path)
              if r["stage"] == "draft"]  # fmt: skip
     assert sorted(m["attempts"] for m in metas) == [1, 1, 3]
+
+
+def test_generation_jobs_need_threads_and_say_so(tiny):
+    """Without the default profile's force-use-threads, Snakemake would start a whole Snakemake
+    process per generation job: the run stops at once with the fix in the message."""
+    run_snakemake(tiny, "cohort")
+    result = run_snakemake(tiny, "all_drafts", "--workflow-profile", "none", check=False)
+    assert result.returncode != 0
+    assert "force-use-threads" in result.stderr and not (tiny / "data/gens").exists()
+
+
+@pytest.mark.parametrize("cap", [3, 8])
+def test_calls_in_flight_reach_the_provider_cap_whatever_the_cores(tmp_path, cap):
+    """At most `cap` requests in flight at the server, and exactly `cap` at the peak, with one core:
+    Snakemake runs at most cores + 5 = 6 jobs at once, so a cap of 8 is reached only because the
+    prompt jobs hand their calls to the call engine."""
+    with FakeLLM(latency_s=0.4) as server:
+        env = http_setup(tmp_path, server)
+        run_snakemake(tmp_path, "all_evaluations", "--cores", "1", "--resources", f"openrouter={cap}", env=env)
+    assert len(server.requests) == 3 + 3 + 12
+    assert server.max_in_flight == cap
+
+
+def test_provider_cap_defaults_to_max_concurrency_in_config(tmp_path):
+    with FakeLLM(latency_s=0.4) as server:
+        make_experiment(tmp_path, models=HTTP_MODELS)
+        providers = {"openrouter": {"base_url": server.base_url, "api_key_env": None, "max_concurrency": 2}}
+        write_config(tmp_path, providers=providers)
+        run_snakemake(tmp_path, "all_evaluations")
+    assert server.max_in_flight == 2 and len(server.requests) == 18

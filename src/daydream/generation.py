@@ -7,7 +7,6 @@ setting re-runs only the parse, from the archived response."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,7 +149,3 @@ def generate(
         else f"called {record['provider']} ({record.get('attempts', 1)} attempt(s), {record['duration_s']} s)"
     )
     return f"{how}; parsed with {gen.parser}"
-
-
-def read_metadata(path: str | Path) -> dict:
-    return json.loads(read_text(Path(path)))

@@ -101,17 +101,15 @@ class Generation:
         concept re-renders only the prompts that use it)."""
         return "|".join(c.name for c in self.concepts)
 
-    def request_param(self) -> str:
-        """What makes the call: changing it re-runs the generate job, which then calls again."""
+    def generate_param(self) -> str:
+        """What the generate job requests, and how it validates and parses the response. A change
+        re-runs the job: a new request calls again; a new parser or validation setting reuses the
+        archived response (no call)."""
+        parse = f"parser={self.parser} min_lines={self.min_lines} fail_on_truncation={self.fail_on_truncation}"
         if self.request is None:
-            return "copy"
+            return f"copy; {parse}"
         r = self.request
-        return f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}"
-
-    def parse_param(self) -> str:
-        """How the response is validated and parsed: changing it re-runs the generate job, which
-        reuses the archived response (no call)."""
-        return f"{self.parser} min_lines={self.min_lines} fail_on_truncation={self.fail_on_truncation}"
+        return f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}; {parse}"
 
 
 class GenerationIndex:

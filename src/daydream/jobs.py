@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -48,9 +50,11 @@ def cohort_step(step: str, settings: dict, out: Path) -> None:
 
 
 def run(main) -> None:
-    """Run a job script's main(); known failures print one clear line and exit 1."""
+    """Run a job script's main(): first its command line, paths resolved, so that it can be
+    copied from the log and run by hand; known failures print one clear line and exit 1."""
     from .parsers import ParseError
 
+    print("# command: " + shlex.join([sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]]), flush=True)
     started = time.monotonic()
     try:
         main()

@@ -23,11 +23,12 @@ def force_calls() -> bool:
 
 
 @contextlib.contextmanager
-def job_log(path: str, rerun: str):
-    """A job's log: what it did, or the error that stopped it (re-raised for Snakemake to show)."""
+def job_log(path: str, target: str):
+    """A job's log: how to run it again, what it did, or the error that stopped it (re-raised for
+    Snakemake to show)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"# to run this job again: {rerun}\n")
+        handle.write(f"# to run this job again: snakemake -f {target} (with this run's config options)\n")
 
         def line(text: str) -> None:
             handle.write(text + "\n")
@@ -73,7 +74,7 @@ class Runner:
 
     def render(self, stage: str, gen_id: str, log: str) -> None:
         gen = self.index.get(stage, gen_id)
-        with job_log(log, f"snakemake -f {gen.prompt_path}") as line:
+        with job_log(log, gen.prompt_path) as line:
             prompt, stashed = write_prompt(gen)
             if stashed:
                 line(f"kept the existing raw.txt (not in the archive) as {stashed}")
@@ -85,7 +86,7 @@ class Runner:
     def generate(self, stage: str, gen_id: str, log: str) -> None:
         gen = self.index.get(stage, gen_id)
         respond = self.engine().result if self.prefetch and gen.calls_remote else perform_call
-        with job_log(log, f"snakemake -f {gen.parsed_path}") as line:
+        with job_log(log, gen.parsed_path) as line:
             line(generate(gen, respond, self.prices.get(gen.row.llm_model_id), now_iso, self.force))
 
     def close(self) -> None:

@@ -95,6 +95,16 @@ class WorkflowPlan:
             paths.append(selected_essays_path(self.data_root))
         return [str(p) for p in paths]
 
+    def providers_in_use(self) -> list[str]:
+        """Providers of the cohort's models (active ones, and curated mode's models from the store):
+        each is a Snakemake resource that generate jobs hold."""
+        from .providers import resolve_endpoint
+
+        names = {endpoint.name for endpoint in self.endpoints.values()}
+        for item in self.cohort.curated:
+            names.add(resolve_endpoint(self.experiment.model(item.llm_model_id), self.config).name)
+        return sorted(names)
+
     def prices(self) -> dict[str, dict]:
         """Prices per million tokens by model id, for models that have any."""
         return {

@@ -18,6 +18,7 @@ from daydream.workflow_plan import WorkflowPlan
 
 try:
     # the JSON schema (src/daydream/schemas/config.schema.yaml) fills in every default
+    config.pop("resolved_cohort_id", None)  # set below, for the report; not a setting
     config.update(validate_config(config))
     PLAN = WorkflowPlan.load(config, os.environ.get("DD_COHORT"))
 except (InputError, ValueError) as error:

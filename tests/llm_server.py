@@ -1,13 +1,22 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 standing in for the LLM provider.
 
 Each request is recorded, and the number of requests in flight is tracked (`max_in_flight`).
-Behaviour is scripted per request by `faults` (consumed in order:
-'429', '500', 'timeout', 'malformed', 'empty', '400', 'truncate') and otherwise the reply is
-made by `reply(prompt) -> text`."""
+Behaviour is scripted per request by `faults`, consumed in order, and otherwise the reply is made
+by `reply(prompt) -> text`. Faults:
+- an HTTP status with a JSON error body: '400', '401', '408', '429' (with Retry-After), '500',
+  '502', '503' (with Retry-After);
+- 'echo-auth' (a 401 whose error message repeats the Authorization header it was sent);
+- 'timeout' (answers after hang_s), 'reset' (closes the connection with a TCP reset, no answer);
+- bodies with status 200 that are no completion: 'malformed' (cut-off JSON), 'empty', 'html' (a
+  gateway page), 'nochoices', 'error502' and 'error400' (an OpenRouter-style error object, sent
+  with status 200 when a failure happens after the model started);
+- 'truncate' (half the text, finish_reason length), 'empty-length' (no text, finish_reason length)."""
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +69,7 @@ class FakeLLM:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # a reset connection is the point
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -83,20 +93,42 @@ class FakeLLM:
         handler.end_headers()
         handler.wfile.write(body)
 
+    STATUS_FAULTS = {
+        "400": b'{"error":{"message":"bad model"}}',
+        "401": b'{"error":{"message":"no auth"}}',
+        "408": b'{"error":{"message":"request timeout"}}',
+        "429": b'{"error":{"message":"rate limited"}}',
+        "500": b'{"error":{"message":"upstream failed"}}',
+        "502": b'{"error":{"message":"bad gateway"}}',
+        "503": b'{"error":{"message":"overloaded"}}',
+    }
+    BODY_FAULTS = {
+        "malformed": b'{"choices": [ {"message": ',
+        "empty": b"",
+        "html": b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        "nochoices": b'{"id": "gen-x", "object": "chat.completion"}',
+        "error502": b'{"error": {"code": 502, "message": "Provider returned error"}}',
+        "error400": b'{"error": {"code": 400, "message": "Context length exceeded"}}',
+    }
+
     def respond(self, handler, body: dict, fault: str | None):
-        if fault == "429":
-            return self._send(handler, 429, b'{"error":{"message":"rate limited"}}', {"Retry-After": self.retry_after})
-        if fault == "500":
-            return self._send(handler, 500, b'{"error":{"message":"upstream failed"}}')
-        if fault == "400":
-            return self._send(handler, 400, b'{"error":{"message":"bad model"}}')
+        if fault in self.STATUS_FAULTS:
+            headers = {"Retry-After": self.retry_after} if fault in ("429", "503") else None
+            return self._send(handler, int(fault), self.STATUS_FAULTS[fault], headers)
+        if fault in self.BODY_FAULTS:
+            return self._send(handler, 200, self.BODY_FAULTS[fault])
+        if fault == "echo-auth":  # a careless provider that repeats the credentials it was sent
+            message = f"invalid credentials: {handler.headers.get('Authorization')}"
+            return self._send(handler, 401, json.dumps({"error": {"message": message}}).encode())
         if fault == "timeout":
             time.sleep(self.hang_s)
             return self._send(handler, 200, b"{}")
-        if fault == "malformed":
-            return self._send(handler, 200, b'{"choices": [ {"message": ')
-        if fault == "empty":
-            return self._send(handler, 200, b"")
+        if fault == "reset":
+            # SO_LINGER with a zero timeout: close() sends a TCP reset instead of a clean close
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.close_connection = True
+            handler.connection.close()
+            return None
         if self.latency_s:
             time.sleep(self.latency_s)
         prompt = body["messages"][-1]["content"]
@@ -107,6 +139,8 @@ class FakeLLM:
             text = text[: max(1, len(text) // 2)]
             finish = "length"
             completion_tokens = body.get("max_tokens", completion_tokens)
+        if fault == "empty-length":
+            text, finish, completion_tokens = "", "length", body.get("max_tokens", 0)
         payload = {
             "id": f"gen-{len(self.requests)}",
             "model": body["model"],

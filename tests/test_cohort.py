@@ -14,7 +14,7 @@ from daydream.combos import update_combo_mappings
 from daydream.errors import InputError
 from daydream.experiment import load_experiment
 
-from conftest import REFERENCE, cohort_settings, make_experiment, needs_reference, write
+from conftest import REFERENCE_MEMBERSHIP_SHA256, cohort_settings, make_experiment, membership_digest, write
 
 
 def plan_for(root, k_max=2, **kw):
@@ -120,9 +120,8 @@ def test_combo_mappings_are_append_only(tmp_path):
     assert after.startswith(before) and after.count("\n") == 1 + 2 * 3
 
 
-@needs_reference()
-def test_reference_experiment_cohort_matches_original():
-    experiment = load_experiment(REFERENCE / "original-data", REFERENCE / "original-data/1_raw/templates")
+def test_reference_experiment_cohort_matches_original(reference):
+    experiment = load_experiment(reference / "original-data", reference / "original-data/1_raw/templates")
     plan = plan_cohort(experiment, cohort_settings(k_max=4, description_level="paragraph"))
     assert plan.cohort_id == "cohort-348786683ed1"
     rows = build_membership(plan, experiment)
@@ -131,3 +130,4 @@ def test_reference_experiment_cohort_matches_original():
     assert ("draft", "7kdpno8ufm86lzci") in by_id
     essay = by_id[("essay", "19mmrs1b04sk61is")]
     assert essay.parent_gen_id == "7kdpno8ufm86lzci" and essay.template_id == "parsed-from-links-v1"
+    assert membership_digest(rows) == REFERENCE_MEMBERSHIP_SHA256  # every id and parent of 9,450 rows

@@ -12,6 +12,13 @@ from daydream.settings import validate_config
 from llm_server import FakeLLM
 
 
+def wait_until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def loop_endpoint(server, **settings):
     config = validate_config({"providers": {"loop": {"base_url": server.base_url, **settings}}})
     return endpoint(config, "loop")
@@ -78,7 +85,7 @@ def test_shutdown_cancels_queued_calls_and_keeps_the_ones_in_flight(tmp_path):
         calls = [make_call(tmp_path, server, n) for n in range(5)]
         for call in calls:
             engine.submit(call)
-        time.sleep(0.2)  # the first call is in flight, the other four are queued
+        wait_until(lambda: server.in_flight == 1)  # the first call is in flight, the other four queued
         engine.shutdown()
     assert len(server.requests) == 1
     assert find_archived(calls[0].gen_dir, calls[0].key) is not None  # paid for: kept
@@ -89,11 +96,11 @@ def test_a_stopping_run_makes_no_further_attempts(tmp_path):
     with FakeLLM() as server:
         server.faults = ["500"] * 5
         engine = CallEngine({"loop": 1})
-        call = make_call(tmp_path, server, 1, backoff_base_s=2, backoff_max_s=2, max_attempts=5)
+        call = make_call(tmp_path, server, 1, backoff_base_s=30, backoff_max_s=30, max_attempts=5)
         future = engine.submit(call)
-        time.sleep(0.3)  # first attempt failed; the engine is backing off
+        wait_until(lambda: len(server.requests) == 1)  # the first attempt failed: a 15 to 30 s backoff
         started = time.monotonic()
         engine.shutdown()
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 10
         assert "stopping" in str(future.exception())
     assert len(server.requests) == 1

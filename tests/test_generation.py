@@ -161,3 +161,16 @@ def test_stash_unarchived_raw_only_when_not_archived(tmp_path):
     kept = stash_unarchived_raw(gen.gen_dir)
     assert json.loads(kept.read_text())["text"] == "older text"
     assert json.loads(kept.read_text())["metadata"]["gen_id"] == "g1"
+
+
+def test_rendering_runs_no_code_from_a_template(tmp_path):
+    """The job renders in Jinja's sandbox too (not only the check): a payload never runs."""
+    from daydream.errors import InputError
+    from daydream.render import render_template
+
+    proof = tmp_path / "proof"
+    payload = "{{ cycler.__init__.__globals__.os.popen('touch " + str(proof) + "').read() }}"
+    template = write(tmp_path / "evil.txt", payload)
+    with pytest.raises(InputError, match="sandbox"):
+        render_template(template, {"concepts": []})
+    assert not proof.exists()

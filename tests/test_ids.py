@@ -50,3 +50,30 @@ def test_cohort_override_env_wins_and_is_validated():
 @pytest.mark.parametrize("bad", ["a/b", "..", "x..y", "", "sp ace", "é"])
 def test_unsafe_ids_rejected(bad):
     assert not ids.is_safe_id(bad)
+
+
+# Two evaluation gen_ids of the reference experiment's cohort, computed by an independent
+# implementation of the original's rules (issue 12); each test walks the whole lineage from the
+# combo, so a swapped field in any task id or salt changes the result.
+@pytest.mark.parametrize(
+    "combo,draft_template,gen_model,essay_template,eval_template,eval_model,replicate,golden",
+    [
+        ("combo_v1_0fd5758312ab", "problem-solving-v2", "gemini_25_pro", "parsed-from-links-v1",
+         "style-coherence-v3", "sonnet-4", 3, "1018ujes89pbawqm"),
+        ("combo_v1_560be0cdffc0", "research-discovery-v3", "gemini_2.5_flash", "parsed-from-links-v1",
+         "style-coherence-v3", "gemini_25_pro", 1, "103arffxt7t2fj4w"),
+    ],
+)  # fmt: skip
+def test_evaluation_ids_match_original_through_the_lineage(
+    combo, draft_template, gen_model, essay_template, eval_template, eval_model, replicate, golden
+):
+    draft_task = ids.draft_task_id(combo, draft_template, gen_model)
+    essay = ids.gen_id("essay", ids.essay_task_id(draft_task, essay_template), RUN, ids.essay_salt(1, 1))
+    task = ids.evaluation_task_id(essay, eval_template, eval_model)
+    assert ids.gen_id("evaluation", task, RUN, ids.evaluation_salt(replicate)) == golden
+
+
+def test_task_ids_put_their_fields_in_the_original_order():
+    assert ids.draft_task_id("combo_v1_0fd5758312ab", "creative-synthesis-v2", "gemini_2.5_flash") == DRAFT_TASK
+    assert ids.essay_task_id(DRAFT_TASK, "e1") == DRAFT_TASK + "__e1"
+    assert ids.evaluation_task_id("essay1", "tmpl", "model") == "essay1__tmpl__model"

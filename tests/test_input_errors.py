@@ -199,3 +199,18 @@ def test_curated_unsafe_parent_in_store_metadata(exp_dir):
         exp_dir / "data/gens/essay/e1/metadata.json", '{"parent_gen_id": "../../../etc", "template_id": "plain-essay"}'
     )
     expect(exp_dir, "essay e1", "unsafe parent_gen_id", "field 'parent_gen_id'")
+
+
+@pytest.mark.parametrize(
+    "body,fragments",
+    [
+        ("{{ cycler.__init__.__globals__.os.popen('id').read() }}\n", ["refused by the sandbox", "unsafe"]),
+        ("{{ ''.__class__.__mro__ }}\n", ["refused by the sandbox"]),
+        ("Intro\n{% include 'other.txt' %}\n", ["line 2", "cannot include"]),
+        ("{% import 'macros.txt' as m %}\n", ["line 1", "cannot import"]),
+        ("{% for c in concepts %}{{ c.nmae }}{% endfor %}\n", ["fails with sample values", "nmae"]),
+    ],
+)
+def test_template_that_would_misbehave_is_refused_before_any_job(exp_dir, body, fragments):
+    (exp_dir / "templates/draft/ideas.txt").write_text(body)
+    expect(exp_dir, "ideas.txt", *fragments)

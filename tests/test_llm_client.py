@@ -1,5 +1,6 @@
 """The HTTP client against a real server on 127.0.0.1, including its faults."""
 
+import json
 import time
 
 import pytest
@@ -41,19 +42,31 @@ def test_success_sends_request_and_records_usage():
     assert sleeps == [] and completion.attempts == 1
 
 
-def test_429_honours_retry_after():
+@pytest.mark.parametrize("fault", ["429", "503"])
+def test_retry_after_is_the_wait(fault):
     with FakeLLM(retry_after="2") as server:
-        server.faults = ["429"]
+        server.faults = [fault]
         completion, sleeps = call(server)
     assert sleeps == [2.0] and completion.attempts == 2 and len(server.requests) == 2
+    assert completion.retries == [{"attempt": 1, "problem": f"HTTP {fault}", "wait_s": 2.0}]
 
 
-def test_500_retries_with_backoff_then_succeeds():
-    with FakeLLM() as server:
-        server.faults = ["500", "500"]
+@pytest.mark.parametrize("fault", ["408", "500", "502", "503", "reset"])
+def test_transient_failures_are_retried_with_backoff(fault):
+    with FakeLLM(retry_after="junk") as server:  # no usable Retry-After: the backoff decides
+        server.faults = [fault, fault]
         completion, sleeps = call(server)
-    assert len(sleeps) == 2 and all(0 < s <= 0.05 for s in sleeps)
-    assert completion.attempts == 3
+    assert len(sleeps) == 2 and all(0.005 <= s <= 0.05 for s in sleeps)
+    assert completion.attempts == 3 and len(server.requests) == 3
+
+
+@pytest.mark.parametrize("fault", ["400", "401"])
+def test_other_4xx_are_not_retried(fault):
+    with FakeLLM() as server:
+        server.faults = [fault]
+        with pytest.raises(LLMError, match="rejected") as info:
+            call(server)
+    assert info.value.status == int(fault) and len(server.requests) == 1
 
 
 def test_500_gives_up_after_max_attempts():
@@ -63,6 +76,27 @@ def test_500_gives_up_after_max_attempts():
             call(server)
     assert info.value.status == 500 and "upstream failed" in str(info.value)
     assert len(server.requests) == 3
+
+
+def test_connection_refused_is_retried_then_a_clear_error():
+    with FakeLLM() as server:
+        url = server.base_url  # the port is free again once the server stops
+    sleeps = []
+    with pytest.raises(LLMError, match="giving up after 3 attempts, the last: ConnectionError"):
+        chat_completion(
+            base_url=url, api_key=None, model="m", prompt="p", max_tokens=5, temperature=0.0,
+            provider="p", policy=FAST, sleep=sleeps.append,
+        )  # fmt: skip
+    assert len(sleeps) == 2
+
+
+def test_timeouts_exhausting_every_attempt_end_in_a_clear_error():
+    with FakeLLM(hang_s=1.0) as server:
+        server.faults = ["timeout", "timeout"]
+        policy = RetryPolicy(timeout_s=0.2, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.05)
+        with pytest.raises(LLMError, match="giving up after 2 attempts, the last: ReadTimeout"):
+            call(server, policy=policy)
+    assert len(server.requests) == 2
 
 
 def test_timeout_is_retried():
@@ -75,23 +109,53 @@ def test_timeout_is_retried():
     assert completion.attempts == 2 and len(sleeps) == 1 and time.monotonic() - started < 5
 
 
-def test_400_is_not_retried():
-    with FakeLLM() as server:
-        server.faults = ["400"]
-        with pytest.raises(LLMError, match="rejected") as info:
-            call(server)
-    assert info.value.status == 400 and len(server.requests) == 1
-
-
-@pytest.mark.parametrize("fault,message", [("malformed", "malformed JSON"), ("empty", "empty response body")])
-def test_malformed_and_empty_bodies_are_errors_with_excerpt(fault, message):
+@pytest.mark.parametrize(
+    "fault,message,excerpt",
+    [
+        ("malformed", "malformed JSON", '{"choices"'),
+        ("empty", "empty response body", ""),
+        ("html", "malformed JSON", "502 Bad Gateway"),
+        ("nochoices", "no choices", "chat.completion"),
+        ("error502", "provider error 502", "Provider returned error"),
+    ],
+)
+def test_bodies_that_are_no_completion_are_retried_then_fail_with_status_and_excerpt(fault, message, excerpt):
     with FakeLLM() as server:
         server.faults = [fault]
+        completion, sleeps = call(server)  # once: the second attempt succeeds
+        assert completion.attempts == 2 and message in completion.retries[0]["problem"]
+        server.faults = [fault] * 3
         with pytest.raises(LLMError, match=message) as info:
             call(server)
-    assert info.value.status == 200 and len(server.requests) == 1
-    if fault == "malformed":
-        assert '{"choices"' in str(info.value)
+    assert info.value.status == 200 and excerpt in str(info.value)
+    assert len(server.requests) == 2 + 3
+
+
+def test_error_object_with_a_client_error_code_is_not_retried():
+    with FakeLLM() as server:
+        server.faults = ["error400"]
+        with pytest.raises(LLMError, match="provider error 400") as info:
+            call(server)
+    assert "Context length exceeded" in str(info.value) and len(server.requests) == 1
+
+
+def test_empty_completion_cut_at_length_is_a_truncation_not_an_error():
+    with FakeLLM() as server:
+        server.faults = ["empty-length"]
+        completion, sleeps = call(server)
+    assert completion.text == "" and completion.finish_reason == "length" and sleeps == []
+
+
+def test_echoed_key_is_redacted_from_errors():
+    def echo(server_self, handler, body, fault):
+        auth = handler.headers.get("Authorization", "")
+        server_self._send(handler, 401, json.dumps({"error": f"bad credentials: {auth}"}).encode())
+
+    with FakeLLM() as server:
+        server.respond = lambda handler, body, fault: echo(server, handler, body, fault)
+        with pytest.raises(LLMError) as info:
+            call(server)
+    assert "sk-test" not in str(info.value) and "[redacted]" in str(info.value)
 
 
 def test_truncation_reports_length():

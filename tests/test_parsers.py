@@ -11,8 +11,6 @@ from daydream.parsers import (
     parse_in_last_line,
 )
 
-from conftest import REFERENCE, needs_reference
-
 
 def test_essay_idea_last_prefers_highest_stage_not_position():
     text = (
@@ -110,9 +108,8 @@ def test_format_score():
     assert format_score(7.0) == "7" and format_score(14 / 3) == "4.6667"
 
 
-@needs_reference()
-def test_reference_eval_responses_parse_to_expected_scores():
-    folder = REFERENCE / "eval_responses"
+def test_reference_eval_responses_parse_to_expected_scores(reference):
+    folder = reference / "eval_responses"
     with open(folder / "expected_scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert rows

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
+
+# text shaped like a credential: a bearer token, or an sk-... key (OpenAI, OpenRouter, Anthropic)
+_SECRET_SHAPES = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\bsk-[A-Za-z0-9_-]{8,}")
 
 
 def api_key_from(env_name: str | None, dotenv: Path = Path(".env")) -> str | None:
@@ -32,3 +36,11 @@ def missing_api_key(base_url: str | None, api_key_env: str | None) -> bool:
     if not base_url or not api_key_env or is_loopback(base_url):
         return False
     return api_key_from(api_key_env) is None
+
+
+def redact(text: str, secrets=()) -> str:
+    """text with every given secret value and anything shaped like a key replaced."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _SECRET_SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", text)

@@ -118,9 +118,21 @@ def load_concepts(data_root: Path) -> list[Concept]:
     return concepts
 
 
+# what a template is rendered with when it is checked: the shape of each stage's context (12
+# concepts: more than any combo size in use, so indexing a combo's concepts is not refused)
+SAMPLE_CONTEXTS = {
+    "draft": {"concepts": [{"name": "Sample concept", "content": "A sample description."}] * 12},
+    "essay": {"draft_block": "A sample draft.", "links_block": "A sample draft."},
+    "evaluation": {"response": "A sample essay."},
+}
+
+
 def check_template_text(path: Path, stage: str) -> None:
-    """Parse a Jinja2 template and reject variables the stage does not provide."""
-    from jinja2 import TemplateSyntaxError, meta
+    """Parse a Jinja2 template, refuse what the sandbox would refuse in a job (other files,
+    variables the stage does not provide, Python internals), and render it once with sample
+    values, so a template that would fail fails before any job."""
+    from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
+    from jinja2.exceptions import SecurityError
 
     from .render import environment
 
@@ -130,6 +142,13 @@ def check_template_text(path: Path, stage: str) -> None:
         ast = env.parse(text)
     except TemplateSyntaxError as exc:
         raise InputError(f"template syntax error: {exc.message}", file=path, line=exc.lineno) from None
+    for node in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        keyword = {nodes.Include: "include", nodes.Extends: "extends"}.get(type(node), "import")
+        raise InputError(
+            f"templates cannot {keyword} other files ({{% {keyword} %}}): put the text in this template",
+            file=path,
+            line=node.lineno,
+        )
     allowed = TEMPLATE_VARIABLES[stage] | set(env.globals)
     unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
     if unknown:
@@ -139,6 +158,12 @@ def check_template_text(path: Path, stage: str) -> None:
             file=path,
             field=unknown[0],
         )
+    try:
+        env.from_string(text).render(**SAMPLE_CONTEXTS[stage])
+    except SecurityError as exc:
+        raise InputError(f"template refused by the sandbox: {exc}", file=path) from None
+    except TemplateError as exc:
+        raise InputError(f"template fails with sample values: {exc}", file=path) from None
 
 
 def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Template]:

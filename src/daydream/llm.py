@@ -69,8 +69,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, min(when.timestamp() - now, MAX_RETRY_AFTER_S))
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+def _excerpt(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
+    from .credentials import redact
+
+    text = redact(" ".join(text.split()), secrets)
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
@@ -82,26 +84,46 @@ def _usage(data: dict) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 
-def _completion_from_body(status: int, body: str) -> tuple[str, str | None, dict, str | None]:
+def is_retryable_status(status: int) -> bool:
+    return status in RETRY_STATUSES or status >= 500
+
+
+class _Retryable(Exception):
+    """A failed attempt worth another: (problem, status, excerpt)."""
+
+
+def _completion_from_body(status: int, body: str, secrets: tuple[str, ...]):
+    """(text, finish_reason, usage, id) from a 200 body. A body that is no completion is worth
+    another attempt (an HTML gateway page, cut-off JSON, no choices, an empty completion), as is
+    an error object whose code is a retryable status (OpenRouter sends {"error": {"code": 502}}
+    with status 200 when a failure happens after the model started); other error codes are not."""
     if not body.strip():
-        raise LLMError("empty response body", status)
+        raise _Retryable("empty response body", status, "")
     try:
         data = json.loads(body)
     except json.JSONDecodeError:
-        raise LLMError("malformed JSON in response", status, _excerpt(body)) from None
+        raise _Retryable("malformed JSON in response", status, _excerpt(body, secrets)) from None
     if not isinstance(data, dict):
-        raise LLMError("unexpected JSON shape in response", status, _excerpt(body))
-    if data.get("error"):
-        raise LLMError(f"provider error: {_excerpt(json.dumps(data['error']))}", status)
+        raise _Retryable("unexpected JSON shape in response", status, _excerpt(body, secrets))
+    error = data.get("error")
+    if error:
+        code = error.get("code") if isinstance(error, dict) else None
+        excerpt = _excerpt(json.dumps(error), secrets)
+        if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
+            if is_retryable_status(int(code)):
+                raise _Retryable(f"provider error {code} in the response body", status, excerpt)
+        raise LLMError(f"provider error {code} in the response body", status, excerpt)
     choices = data.get("choices") or []
     if not choices or not isinstance(choices[0], dict):
-        raise LLMError("response has no choices", status, _excerpt(body))
+        raise _Retryable("response has no choices", status, _excerpt(body, secrets))
     choice = choices[0]
     message = choice.get("message") or {}
     text = message.get("content")
     finish_reason = choice.get("finish_reason")
-    if not isinstance(text, str) or not text.strip():
-        raise LLMError(f"empty completion (finish_reason={finish_reason})", status, _excerpt(body))
+    if finish_reason == "length" and not text:
+        text = ""  # cut off before any text: a truncation, for the parse step to report
+    elif not isinstance(text, str) or not text.strip():
+        raise _Retryable(f"empty completion (finish_reason={finish_reason})", status, _excerpt(body, secrets))
     return text, finish_reason, _usage(data), data.get("id")
 
 
@@ -119,12 +141,15 @@ def chat_completion(
     sleep=time.sleep,
     rng=random.random,
 ) -> Completion:
-    """One chat completion; retries 408/429/5xx, timeouts and connection errors."""
+    """One chat completion. Retried, with backoff or as Retry-After says: 408, 429 and 5xx,
+    timeouts, connection errors, and 200 bodies that are no completion; at most
+    policy.max_attempts attempts. Other statuses fail at once."""
     import requests
 
     session = session or requests.Session()
     url = base_url.rstrip("/") + "/chat/completions"
     headers = {"Content-Type": "application/json"}
+    secrets = (api_key,) if api_key else ()
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     payload = {
@@ -140,30 +165,26 @@ def chat_completion(
         try:
             response = session.post(url, headers=headers, json=payload, timeout=policy.timeout_s)
         except (requests.Timeout, requests.ConnectionError) as exc:
-            problem = f"{type(exc).__name__}"
-            if attempt == policy.max_attempts:
-                raise LLMError(f"request failed after {attempt} attempts: {problem}: {exc}") from None
+            problem, status, excerpt = type(exc).__name__, None, _excerpt(str(exc), secrets)
         else:
             status = response.status_code
             if status == 200:
-                text, finish_reason, usage, response_id = _completion_from_body(status, response.text)
-                return Completion(
-                    text,
-                    finish_reason,
-                    usage,
-                    provider,
-                    model,
-                    time.monotonic() - started,
-                    attempt,
-                    response_id,
-                    retries,
-                )
-            problem = f"HTTP {status}"
-            if status not in RETRY_STATUSES and status < 500:
-                raise LLMError("request rejected", status, _excerpt(response.text))
-            if attempt == policy.max_attempts:
-                raise LLMError(f"giving up after {attempt} attempts", status, _excerpt(response.text))
-            wait = parse_retry_after(response.headers.get("Retry-After"))
+                try:
+                    text, finish_reason, usage, response_id = _completion_from_body(status, response.text, secrets)
+                except _Retryable as failed:
+                    problem, status, excerpt = failed.args
+                else:
+                    elapsed = time.monotonic() - started
+                    return Completion(
+                        text, finish_reason, usage, provider, model, elapsed, attempt, response_id, retries
+                    )
+            else:
+                problem, excerpt = f"HTTP {status}", _excerpt(response.text, secrets)
+                if not is_retryable_status(status):
+                    raise LLMError("request rejected", status, excerpt)
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+        if attempt == policy.max_attempts:
+            raise LLMError(f"giving up after {attempt} attempts, the last: {problem}", status, excerpt)
         if wait is None:
             wait = policy.backoff(attempt, rng)
         retries.append({"attempt": attempt, "problem": problem, "wait_s": round(wait, 3)})

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .ids import is_safe_id
+from .stages import METADATA, PARENT_STAGE, PARSED, RAW
+
 SCORE_COLUMNS = [
     "gen_id",
     "parent_gen_id",
@@ -26,15 +29,30 @@ ESSAY_KEYS = ["parent_gen_id", "combo_id", "draft_template", "generation_templat
 
 def _metadata(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def ancestors(gens: Path, stage: str, meta: dict) -> dict[str, tuple[str, dict]]:
+    """(gen_id, metadata) of a generation's ancestors by stage, up the stage model through
+    parent_gen_id; an id that is no safe path part (a hand-edited file) ends the walk."""
+    found = {}
+    while PARENT_STAGE[stage]:
+        parent_id = meta.get("parent_gen_id") or ""
+        if not is_safe_id(parent_id):
+            break
+        stage = PARENT_STAGE[stage]
+        meta = _metadata(gens / stage / parent_id / METADATA)
+        found[stage] = (parent_id, meta)
+    return found
 
 
 def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
     from .parsers import ParseError, parse_score
 
-    parsed = gen_dir / "parsed.txt"
+    parsed = gen_dir / PARSED
     if parsed.is_file():
         text = parsed.read_text(encoding="utf-8", errors="replace").strip()
         try:
@@ -44,7 +62,7 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
         if not 0.0 <= score <= 10.0:
             return None, f"score {score:g} outside 0-10"
         return score, ""
-    raw = gen_dir / "raw.txt"
+    raw = gen_dir / RAW
     if not raw.is_file():
         return None, "no raw.txt and no parsed.txt"
     parser = meta.get("parser_name")
@@ -54,7 +72,7 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
         parse_score(raw.read_text(encoding="utf-8", errors="replace"), parser or "")
     except ParseError as exc:
         return None, f"parsed.txt missing: {exc}"
-    return None, "parsed.txt missing: parse job not run"
+    return None, "parsed.txt missing: generate job not run"
 
 
 def score_rows(data_root: str | Path) -> list[dict]:
@@ -62,20 +80,20 @@ def score_rows(data_root: str | Path) -> list[dict]:
     rows = []
     essay_cache: dict[str, dict] = {}
     for gen_dir in sorted((gens / "evaluation").glob("*/")):
-        meta = _metadata(gen_dir / "metadata.json")
+        meta = _metadata(gen_dir / METADATA)
         if not meta:
             continue
         essay_id = meta.get("parent_gen_id") or ""
         if essay_id not in essay_cache:
-            essay = _metadata(gens / "essay" / essay_id / "metadata.json") if essay_id else {}
-            draft_id = essay.get("parent_gen_id") or ""
-            draft = _metadata(gens / "draft" / draft_id / "metadata.json") if draft_id else {}
+            lineage = ancestors(gens, "evaluation", meta)
+            essay = lineage.get("essay", ("", {}))[1]
+            draft = lineage.get("draft", ("", {}))[1]
             essay_cache[essay_id] = {
                 "combo_id": draft.get("combo_id") or essay.get("combo_id") or meta.get("combo_id") or "",
                 "draft_template": draft.get("template_id") or "",
                 "generation_template": essay.get("template_id") or "",
                 "generation_model": draft.get("llm_model_id") or essay.get("llm_model_id") or "",
-                "generation_response_path": str(gens / "essay" / essay_id / "parsed.txt") if essay_id else "",
+                "generation_response_path": str(gens / "essay" / essay_id / PARSED) if "essay" in lineage else "",
             }
         score, error = _score_or_error(gen_dir, meta)
         rows.append(
@@ -89,7 +107,7 @@ def score_rows(data_root: str | Path) -> list[dict]:
                 "score": score,
                 "error": error,
                 **essay_cache[essay_id],
-                "evaluation_response_path": str(gen_dir / "raw.txt"),
+                "evaluation_response_path": str(gen_dir / RAW),
             }
         )
     return rows

@@ -31,6 +31,7 @@ localrules:
 
 onstart:
     check_threaded_jobs()
+    hold_cohort_lock()
     for name in PLAN.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
 

@@ -11,9 +11,10 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from daydream.errors import InputError
+from daydream.run_lock import CohortBusy, acquire_run_lock
 from daydream.runner import Runner
 from daydream.settings import validate_config
-from daydream.stages import PROMPT, STAGE_PATTERN
+from daydream.stages import PARSED, PROMPT, STAGE_PATTERN
 from daydream.workflow_plan import WorkflowPlan
 
 try:
@@ -138,3 +139,26 @@ def check_threaded_jobs():
             "generation jobs must run in Snakemake's threads: run from the project folder (its default "
             "profile, profiles/default, sets force-use-threads) or add --force-use-threads"
         )
+
+
+RUN_LOCK = []  # the cohort's run lock, held by the main process until it exits
+
+
+def hold_cohort_lock():
+    """One running snakemake per cohort, whichever checkout it comes from (run_lock.py)."""
+    if workflow.exec_mode == ExecMode.DEFAULT and not RUN_LOCK:
+        try:
+            RUN_LOCK.append(acquire_run_lock(COHORT_DIR, workflow.basedir))
+        except CohortBusy as busy:
+            raise WorkflowError(str(busy)) from None
+
+
+def side_file_target(wildcards):
+    """raw.txt and metadata.json are written by a generate job beside its parsed.txt, and are no
+    rule's output (a job's outputs are deleted before it runs; a paid response must never be).
+    Targeting one gets this message instead of Snakemake's "No rule to produce"."""
+    parsed = f"{DATA}/gens/{wildcards.stage}/{wildcards.gen_id}/{PARSED}"
+    raise WorkflowError(
+        f"{wildcards.side_file} is written by the generate job of {parsed}, together with it: "
+        f"target that file instead (snakemake {parsed})"
+    )

@@ -34,3 +34,18 @@ rule generate:
         request_and_parse=generate_param,
     run:
         RUNNER.generate(wildcards.stage, wildcards.gen_id, log[0])
+
+
+# Not a job that ever runs: targeting raw.txt or metadata.json gets a message naming the target
+# that makes them (side_file_target in common.smk).
+rule side_file:
+    input:
+        side_file_target,
+    output:
+        f"{DATA}/gens/{{stage}}/{{gen_id}}/{{side_file}}",
+    log:
+        f"{DATA}/logs/{{stage}}/{{gen_id}}/{{side_file}}.log",
+    wildcard_constraints:
+        side_file="raw\.txt|metadata\.json",
+    run:
+        raise WorkflowError("side files are made by the generate job")

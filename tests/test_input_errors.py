@@ -214,3 +214,87 @@ def test_curated_unsafe_parent_in_store_metadata(exp_dir):
 def test_template_that_would_misbehave_is_refused_before_any_job(exp_dir, body, fragments):
     (exp_dir / "templates/draft/ideas.txt").write_text(body)
     expect(exp_dir, "ideas.txt", *fragments)
+
+
+def test_duplicated_header_column_is_refused(exp_dir):
+    edit(exp_dir / "data/1_raw/concepts_metadata.csv", "concept_id,name,active", "concept_id,name,active,name")
+    path = exp_dir / "data/1_raw/concepts_metadata.csv"
+    path.write_text("\n".join(line + ",x" if i else line for i, line in enumerate(path.read_text().splitlines())))
+    expect(exp_dir, "concepts_metadata.csv", "line 1", "field 'name'", "duplicate column")
+
+
+def test_huge_replicate_count_is_refused_at_once(exp_dir):
+    edit(exp_dir / "data/1_raw/replication_config.csv", "draft,1", "draft,99999999999")
+    expect(exp_dir, "replication_config.csv", "row 1", "field 'replicates'", "from 1 to 100")
+
+
+def test_overlong_id_is_named_not_a_file_system_error(exp_dir):
+    long_id = "a" * 300
+    edit(exp_dir / "data/1_raw/draft_templates.csv", "ideas,Ideas", f"{long_id},Ideas")
+    message = expect(exp_dir, "draft_templates.csv", "row 1", "field 'template_id'", "300 characters", "1 to 100")
+    assert long_id not in message  # the error stays one readable line
+
+
+def test_cube_over_max_generations_is_refused_with_its_size(exp_dir):
+    # 3 combos x 1 draft template x 1 model = 3 drafts, x 2 essay templates = 6 essays, x 2 x 1 = 12 evaluations
+    settings = cohort_settings(k_max=2, description_level="paragraph")
+    experiment = load(exp_dir)
+    assert len(plan_cohort(experiment, settings, max_generations=21).combos) == 3
+    with pytest.raises(InputError) as info:
+        plan_cohort(experiment, settings, max_generations=20)
+    assert "21 generations (3 drafts, 6 essays, 12 evaluations)" in str(info.value)
+    assert "max_generations=20" in str(info.value)
+
+
+def test_cube_size_is_checked_before_combos_are_enumerated(exp_dir, monkeypatch):
+    """60 active concepts, k_max 6: 50 million combos. Refused from arithmetic alone, not after
+    enumerating them (which would take minutes and gigabytes)."""
+
+    def enumerating(*args):
+        raise AssertionError("combos enumerated before the cube's size was checked")
+
+    monkeypatch.setattr("daydream.cohort.all_combos", enumerating)
+    rows = ["concept_id,name,active"] + [f"c{n},C{n},true" for n in range(60)]
+    write(exp_dir / "data/1_raw/concepts_metadata.csv", "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"would have 350,447,020 generations .* max_generations=50,000"):
+        plan_cohort(load(exp_dir), cohort_settings(k_max=6, description_level="paragraph"), max_generations=50000)
+
+
+@pytest.mark.parametrize(
+    "row,field",
+    [
+        ("combo_v1_x,v1,../../secret,paragraph,2,", "concept_id"),
+        ("combo_v1_x,v1,alpha,../../x,2,", "description_level"),
+        ("combo_v1_x,v1,alpha,paragraph,two,", "k_max"),
+    ],
+)
+def test_combo_mappings_rows_are_checked_before_any_file_is_opened(exp_dir, row, field):
+    """combo_mappings.csv is a generated file a user may edit; in curated mode its concept ids
+    become description file paths."""
+    data = exp_dir / "data"
+    write(data / "2_tasks/selected_essays.txt", "e1\n")
+    write(data / "gens/essay/e1/metadata.json", '{"parent_gen_id": "d1", "template_id": "plain-essay"}')
+    write(
+        data / "gens/draft/d1/metadata.json",
+        '{"combo_id": "combo_v1_x", "template_id": "ideas", "llm_model_id": "gen-off"}',
+    )
+    write(data / "combo_mappings.csv", f"combo_id,version,concept_id,description_level,k_max,created_at\n{row}\n")
+    expect(exp_dir, "combo_mappings.csv", "row 1", f"field '{field}'")
+
+
+@pytest.mark.parametrize(
+    "config,fragments",
+    [
+        ({"data_root": "runs/{x}"}, ["data_root", "brace"]),
+        ({"results_dir": "out/{stage}"}, ["results_dir", "brace"]),
+        ({"providers": {"mem_mb": {"base_url": "http://127.0.0.1:1/v1"}}}, ["providers.mem_mb", "Snakemake"]),
+        ({"providers": {"generate_jobs": {"base_url": "http://127.0.0.1:1/v1"}}}, ["providers.generate_jobs"]),
+        ({"providers": {"vllm": {"base_url": "127.0.0.1:8000/v1"}}}, ["providers.vllm.base_url"]),
+        ({"max_generations": 0}, ["max_generations"]),
+    ],
+)
+def test_config_values_that_would_misbehave_are_refused(config, fragments):
+    with pytest.raises(ValueError) as info:
+        validate_config(config)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)

@@ -12,11 +12,11 @@ from llm_server import FakeLLM
 FAST = RetryPolicy(timeout_s=1.0, max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05)
 
 
-def call(server, policy=FAST, **kw):
+def call(server, policy=FAST, api_key="sk-test", **kw):
     sleeps = []
     completion = chat_completion(
         base_url=server.base_url,
-        api_key="sk-test",
+        api_key=api_key,
         model="vendor/model-x",
         prompt="Rate it. End with SCORE",
         max_tokens=50,
@@ -176,3 +176,30 @@ def test_backoff_grows_and_is_capped():
     policy = RetryPolicy(timeout_s=1, max_attempts=5, backoff_base_s=1, backoff_max_s=5)
     assert policy.backoff(1, rng=lambda: 1.0) == 1 and policy.backoff(3, rng=lambda: 1.0) == 4
     assert policy.backoff(10, rng=lambda: 1.0) == 5 and policy.backoff(3, rng=lambda: 0.0) == 2
+
+
+def test_a_request_that_cannot_be_sent_fails_once_without_the_key_in_the_error():
+    """requests puts a header it refuses (here a key with a line break) into its error text."""
+    with FakeLLM() as server:
+        with pytest.raises(LLMError) as info:
+            call(server, api_key="sk-secret-abc123\n")
+    assert "request not sent: InvalidHeader" in str(info.value)
+    assert "secret-abc123" not in str(info.value) and "[redacted]" in str(info.value)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token=LOCALkey42 rejected",  # the value as given
+        "header value: 'LOCALkey42\\n'",  # as Python shows it in an error
+        "Authorization: Bearer abcdefgh12345678",  # shaped like a key: any bearer token
+        "key sk-or-v1-0123456789abcdef",  # shaped like a key: OpenAI / OpenRouter style
+    ],
+)
+def test_redaction_of_configured_and_key_shaped_secrets(text):
+    from daydream.credentials import redact
+
+    redacted = redact(text, ("LOCALkey42\n",))
+    assert "[redacted]" in redacted
+    assert not any(part in redacted for part in ("LOCALkey42", "12345678", "0123456789abcdef"))

@@ -135,6 +135,13 @@ def test_single_evaluation_target_builds_only_its_ancestors(tiny):
     run_snakemake(tiny, target)
     built = {p.parent.name for p in (tiny / "data/gens").glob("*/*/parsed.txt")}
     assert built == {evaluation["gen_id"], essay["gen_id"], essay["parent_gen_id"]}
+    raw = gen_dir(tiny, evaluation) / "raw.txt"
+    kept = raw.read_bytes()
+    for side_file in ("raw.txt", "metadata.json"):
+        result = run_snakemake(tiny, str(raw.with_name(side_file)), check=False)
+        assert result.returncode != 0
+        assert f"target that file instead (snakemake {target})" in result.stderr
+    assert raw.read_bytes() == kept  # a job making raw.txt would have deleted it first
 
 
 def test_http_provider_request_and_recorded_usage(tmp_path):

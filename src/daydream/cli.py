@@ -43,7 +43,7 @@ def cmd_check(args) -> int:
     experiment = load_experiment(config["data_root"], config["templates_root"])
     check_experiment_axes(experiment)
     endpoints = check_endpoints(experiment, config)
-    plan = plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"))
+    plan = plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"])
     fallbacks = []
     for combo in plan.combos:
         for concept_id, level, _ in combo_levels(experiment, combo):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ids
-from .combos import Combo, all_combos, read_selected_combos
+from .combos import Combo, all_combos, check_combo_row, read_selected_combos
 from .errors import InputError
 from .experiment import Experiment, resolve_description
 from .stages import PARENT_STAGE
@@ -88,7 +89,7 @@ def read_selected_essays(path: Path) -> list[str]:
         if not text:
             continue
         if not ids.is_safe_id(text):
-            raise InputError(f"unsafe gen_id {text!r}", file=path, line=number, field="gen_id")
+            raise InputError(ids.unsafe_id_message(text, "gen_id"), file=path, line=number, field="gen_id")
         if text not in ids_seen:
             ids_seen.append(text)
     if not ids_seen:
@@ -127,7 +128,9 @@ def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEs
         draft_id = _require(essay_meta, essay_path, "essay", essay_id, "parent_gen_id")
         if not ids.is_safe_id(draft_id):
             raise InputError(
-                f"essay {essay_id}: unsafe parent_gen_id {draft_id!r}", file=essay_path, field="parent_gen_id"
+                f"essay {essay_id}: {ids.unsafe_id_message(draft_id, 'parent_gen_id')}",
+                file=essay_path,
+                field="parent_gen_id",
             )
         essay_template = _require(essay_meta, essay_path, "essay", essay_id, "template_id")
         draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
@@ -154,6 +157,7 @@ def combos_from_mappings(data_root: Path, combo_ids: list[str], experiment: Expe
     found: dict[str, list[dict]] = {}
     for row in read_table(path, ["combo_id", "concept_id", "description_level", "k_max"]):
         if row["combo_id"] in needed_by:
+            check_combo_row(row, path)
             found.setdefault(row["combo_id"], []).append(row)
     combos = []
     for cid in combo_ids:
@@ -167,8 +171,44 @@ def combos_from_mappings(data_root: Path, combo_ids: list[str], experiment: Expe
     return combos
 
 
-def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | None = None) -> CohortPlan:
-    """Decide the cohort's combos and id. Reads only the experiment and the gens store metadata."""
+def cube_counts(experiment: Experiment, combos: int, curated: int | None = None) -> dict[str, int]:
+    """Generations per stage of a cohort, computed without building it: Cartesian from the
+    number of combos, curated from the number of selected essays."""
+    if curated is not None:
+        drafts = essays = curated
+    else:
+        drafts = (
+            combos
+            * len(experiment.active_templates("draft"))
+            * len(experiment.generation_models())
+            * experiment.replicates["draft"]
+        )
+        essays = drafts * len(experiment.active_templates("essay")) * experiment.replicates["essay"]
+    evaluations = (
+        essays
+        * len(experiment.active_templates("evaluation"))
+        * len(experiment.evaluation_models())
+        * experiment.replicates["evaluation"]
+    )
+    return {"draft": drafts, "essay": essays, "evaluation": evaluations}
+
+
+def check_cube_size(counts: dict[str, int], max_generations: int | None) -> None:
+    total = sum(counts.values())
+    if max_generations is not None and total > max_generations:
+        raise InputError(
+            f"the cohort would have {total:,} generations ({counts['draft']:,} drafts, {counts['essay']:,} essays, "
+            f"{counts['evaluation']:,} evaluations), more than max_generations={max_generations:,}: use fewer "
+            "concepts, templates, models or replicates, or raise max_generations in the config",
+            field="max_generations",
+        )
+
+
+def plan_cohort(
+    experiment: Experiment, settings: Settings, env_cohort: str | None = None, max_generations: int | None = None
+) -> CohortPlan:
+    """Decide the cohort's combos and id. Reads only the experiment and the gens store metadata.
+    A cube over max_generations is refused before anything is enumerated where that is possible."""
     data_root = experiment.data_root
     draft_templates = [t.template_id for t in experiment.active_templates("draft")]
     essay_templates = [t.template_id for t in experiment.active_templates("essay")]
@@ -199,8 +239,14 @@ def plan_cohort(experiment: Experiment, settings: Settings, env_cohort: str | No
                 experiment, settings.k_max, settings.description_level, settings.cover_t, settings.cover_time_limit_s
             )
         else:
+            active = len(experiment.active_concepts())
+            if 1 <= settings.k_max <= active:
+                possible = cube_counts(experiment, math.comb(active, settings.k_max))
+                check_cube_size(possible, max_generations)
             combos = all_combos(experiment, settings.k_max, settings.description_level)
 
+    counted = cube_counts(experiment, len(combos), len(curated) if mode == "curated" else None)
+    check_cube_size(counted, max_generations)
     check_descriptions(experiment, combos)
     manifest = ids.cohort_manifest(
         [c.combo_id for c in combos],
@@ -367,9 +413,9 @@ def read_membership(path: Path) -> list[MembershipRow]:
                 raise InputError(f"unknown stage {r['stage']!r}", field="stage", **where)
             for name in ("gen_id", "cohort_id", "combo_id", "template_id", "llm_model_id"):
                 if not ids.is_safe_id(r[name] or ""):
-                    raise InputError(f"unsafe id {r[name]!r}", field=name, **where)
+                    raise InputError(ids.unsafe_id_message(r[name]), field=name, **where)
             if PARENT_STAGE[r["stage"]] and not ids.is_safe_id(r["parent_gen_id"] or ""):
-                raise InputError(f"unsafe id {r['parent_gen_id']!r}", field="parent_gen_id", **where)
+                raise InputError(ids.unsafe_id_message(r["parent_gen_id"]), field="parent_gen_id", **where)
             try:
                 replicate = int(r["replicate"])
             except (TypeError, ValueError):

@@ -12,6 +12,7 @@ from .errors import InputError, row_error
 from .experiment import LEVELS, Experiment
 from .fileio import write_atomic
 from .ids import combo_id as compute_combo_id
+from .ids import is_safe_id, unsafe_id_message
 from .tables import read_table
 
 MAPPING_COLUMNS = ["combo_id", "version", "concept_id", "description_level", "k_max", "created_at"]
@@ -41,18 +42,26 @@ def all_combos(experiment: Experiment, k_max: int, level: str) -> list[Combo]:
     return [make_combo(ids, level, k_max) for ids in itertools.combinations(active, k_max)]
 
 
+def check_combo_row(row: dict, path: Path) -> None:
+    """A combo mapping row (selected_combo_mappings.csv, combo_mappings.csv) names description
+    files: its concept id must be a safe path part, its level and k_max valid."""
+    if not is_safe_id(row["concept_id"]):
+        raise row_error(unsafe_id_message(row["concept_id"]), row, path, "concept_id")
+    if row["description_level"] not in LEVELS:
+        raise row_error(f"unknown description level {row['description_level'][:40]!r}", row, path, "description_level")
+    if not row["k_max"].isdigit():
+        raise row_error(f"expected a whole number, got {row['k_max'][:40]!r}", row, path, "k_max")
+
+
 def read_selected_combos(path: Path, experiment: Experiment) -> list[Combo]:
     """Combos listed in selected_combo_mappings.csv (one row per concept), in file order."""
     rows = read_table(path, ["combo_id", "concept_id", "description_level", "k_max"])
     order = {c.concept_id: i for i, c in enumerate(experiment.concepts)}
     grouped: dict[str, list[dict]] = {}
     for row in rows:
+        check_combo_row(row, path)
         if row["concept_id"] not in order:
             raise row_error(f"unknown concept id {row['concept_id']!r}", row, path, "concept_id")
-        if row["description_level"] not in LEVELS:
-            raise row_error(f"unknown description level {row['description_level']!r}", row, path, "description_level")
-        if not row["k_max"].isdigit():
-            raise row_error(f"expected a whole number, got {row['k_max']!r}", row, path, "k_max")
         grouped.setdefault(row["combo_id"], []).append(row)
     combos = []
     for cid, group in grouped.items():
@@ -79,8 +88,18 @@ def read_selected_combos(path: Path, experiment: Experiment) -> list[Combo]:
 def update_combo_mappings(path: Path, combos: list[Combo], created_at: str) -> int:
     """Append the combos not yet in the append-only mapping file; returns how many were added.
 
-    An existing combo id whose concepts, level or k_max differ is a collision error."""
+    An existing combo id whose concepts, level or k_max differ is a collision error. Runs that
+    share the data root (other checkouts, other cohorts) append under a file lock, so no
+    process's combos are lost."""
+    from filelock import FileLock
+
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        return _append_new_combos(path, combos, created_at)
+
+
+def _append_new_combos(path: Path, combos: list[Combo], created_at: str) -> int:
     existing: dict[str, tuple] = {}
     old_text = ""
     if path.exists():

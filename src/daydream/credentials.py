@@ -41,6 +41,8 @@ def missing_api_key(base_url: str | None, api_key_env: str | None) -> bool:
 def redact(text: str, secrets=()) -> str:
     """text with every given secret value and anything shaped like a key replaced."""
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
+        # as given, and without the line break a .env file or a paste may leave on it
+        for form in sorted({secret or "", (secret or "").strip()}, key=len, reverse=True):
+            if len(form) >= 4:
+                text = text.replace(form, "[redacted]")
     return _SECRET_SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", text)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import parsers
 from .errors import InputError, row_error
-from .ids import is_safe_id
+from .ids import is_safe_id, unsafe_id_message
 from .stages import STAGES, TEMPLATE_VARIABLES
 from .tables import (
     check_unique,
@@ -19,6 +19,7 @@ from .tables import (
 )
 
 LEVELS = ("sentence", "paragraph", "article")
+MAX_REPLICATES = 100  # per stage; the cube's size has its own limit (config max_generations)
 DRAFT_PARSERS = tuple(parsers.DRAFT_PARSERS)
 EVALUATION_PARSERS = tuple(parsers.SCORE_PARSERS)
 TEMPLATE_COLUMNS = ["template_id", "template_name", "description", "parser", "generator", "active"]
@@ -99,9 +100,7 @@ class Experiment:
 def _check_safe(row: dict, field_name: str, path: Path) -> str:
     value = row[field_name]
     if not is_safe_id(value):
-        raise row_error(
-            f"unsafe id {value!r}: use only letters, digits and . _ - (no '/', no '..')", row, path, field_name
-        )
+        raise row_error(unsafe_id_message(value), row, path, field_name)
     return value
 
 
@@ -241,7 +240,7 @@ def load_replicates(data_root: Path) -> dict[str, int]:
             raise row_error(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}", row, path, "stage")
         if stage in replicates:
             raise row_error(f"duplicate stage {stage!r}", row, path, "stage")
-        replicates[stage] = parse_positive_int(row, "replicates", path)
+        replicates[stage] = parse_positive_int(row, "replicates", path, MAX_REPLICATES)
     for stage in STAGES:
         if stage not in replicates:
             raise InputError(f"no row for stage {stage!r}", file=path, field="stage")

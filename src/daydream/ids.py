@@ -9,17 +9,32 @@ from collections.abc import Iterable
 
 PIPELINE_VERSION = "2025-09-09"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Ids become path components (a template id becomes `<id>.txt`): this keeps every one far below
+# the usual 255-byte file-name limit.
+MAX_ID_LENGTH = 100
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+SAFE_ID_RULE = f"use 1 to {MAX_ID_LENGTH} letters, digits and . _ - (no '/', no '..')"
 
 
 def is_safe_id(value: str) -> bool:
     """True when value can be used as one path component inside the data root."""
-    return bool(value) and bool(_SAFE_ID.match(value)) and value not in {".", ".."} and ".." not in value
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and bool(_SAFE_ID.match(value))
+        and ".." not in value
+        and value != "."
+    )
+
+
+def unsafe_id_message(value, what: str = "id") -> str:
+    shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:40]}... ({len(str(value))} characters)"
+    return f"unsafe {what} {shown!r}: {SAFE_ID_RULE}"
 
 
 def check_safe_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not is_safe_id(value):
-        raise ValueError(f"unsafe {what} {value!r}: use only letters, digits and . _ - (no '/', no '..')")
+    if not is_safe_id(value):
+        raise ValueError(unsafe_id_message(value, what))
     return value
 
 

@@ -166,6 +166,8 @@ def chat_completion(
             response = session.post(url, headers=headers, json=payload, timeout=policy.timeout_s)
         except (requests.Timeout, requests.ConnectionError) as exc:
             problem, status, excerpt = type(exc).__name__, None, _excerpt(str(exc), secrets)
+        except requests.RequestException as exc:  # the request could not be sent (a bad header or URL)
+            raise LLMError(f"request not sent: {type(exc).__name__}", None, _excerpt(str(exc), secrets)) from None
         else:
             status = response.status_code
             if status == 200:

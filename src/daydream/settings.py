@@ -6,6 +6,14 @@ import copy
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
+PATH_KEYS = ("data_root", "templates_root", "results_dir")
+# Resource names with a meaning to Snakemake or its executors (a provider's cap is a resource of
+# the provider's name), and this workflow's own
+RESERVED_RESOURCES = {
+    "mem", "mem_mb", "mem_mib", "disk", "disk_mb", "disk_mib", "runtime", "walltime", "threads", "tmpdir",
+    "gpu", "gpus", "gpu_model", "nvidia_gpu", "amd_gpu", "cpus_per_task", "tasks", "tasks_per_node", "nodes",
+    "mpi", "constraint", "qos", "generate_jobs",
+}  # fmt: skip
 
 
 def validate_config(config: dict | None) -> dict:
@@ -26,6 +34,18 @@ def validate_config(config: dict | None) -> dict:
             raise ValueError(f"invalid config: {exc}") from None
         where = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
         raise ValueError(f"invalid config at {where}: {cause.message}") from None
+    for key in PATH_KEYS:
+        if config[key] and any(brace in str(config[key]) for brace in "{}"):
+            raise ValueError(
+                f"invalid config at {key}: {config[key]!r} contains a brace, which Snakemake would read as a "
+                "wildcard in every path under it; use a folder name without braces"
+            )
+    for name in config["providers"]:
+        if name in RESERVED_RESOURCES or name.startswith("slurm_"):
+            raise ValueError(
+                f"invalid config at providers.{name}: the provider's name is also its Snakemake resource "
+                f"(--resources {name}=N), and {name!r} is one of Snakemake's own; rename the provider"
+            )
     return config
 
 

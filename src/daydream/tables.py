@@ -38,6 +38,9 @@ def read_table(path: Path, required: list[str]) -> list[dict]:
     except csv.Error as exc:
         raise InputError(f"malformed CSV: {exc}", file=path, line=1) from None
     header = [h.strip() for h in header]
+    for number, name in enumerate(header):
+        if name in header[:number]:
+            raise InputError(f"duplicate column {name!r} in the header", file=path, line=1, field=name)
     for column in required:
         if column not in header:
             raise InputError(
@@ -78,14 +81,14 @@ def parse_bool(row: dict, field: str, path: Path) -> bool:
     raise row_error(f"expected true/false (or 1/0), got {row.get(field)!r}", row, path, field)
 
 
-def parse_positive_int(row: dict, field: str, path: Path) -> int:
+def parse_positive_int(row: dict, field: str, path: Path, maximum: int) -> int:
     value = row.get(field, "").strip()
     try:
         number = int(value)
     except ValueError:
         number = 0
-    if number < 1:
-        raise row_error(f"expected a whole number >= 1, got {value!r}", row, path, field)
+    if not 1 <= number <= maximum:
+        raise row_error(f"expected a whole number from 1 to {maximum}, got {value[:40]!r}", row, path, field)
     return number
 
 

@@ -40,7 +40,7 @@ class WorkflowPlan:
         experiment = load_experiment(config["data_root"], config["templates_root"])
         check_experiment_axes(experiment)
         endpoints = check_endpoints(experiment, config)
-        cohort = plan_cohort(experiment, settings_from_config(config), env_cohort)
+        cohort = plan_cohort(experiment, settings_from_config(config), env_cohort, config["max_generations"])
         return cls(config, experiment, cohort, endpoints, env_cohort)
 
     @property

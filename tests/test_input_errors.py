@@ -128,14 +128,15 @@ def test_no_evaluation_model(exp_dir):
     expect(exp_dir, "llm_models.csv", "for_evaluation")
 
 
-def test_unknown_provider_without_default(exp_dir):
-    edit(exp_dir / "data/1_raw/llm_models.csv", "gen-off,offline/gen,offline", "gen-off,x/gen,mystery")
-    config = validate_config({"default_provider": None})
+def test_unknown_provider_is_an_error_unless_default_provider_routes_it(exp_dir):
+    """A typo (`vlm` for `vllm`) must not send a model to the paid default provider."""
+    edit(exp_dir / "data/1_raw/llm_models.csv", "gen-off,offline/gen,offline", "gen-off,x/gen,vlm")
     with pytest.raises(InputError) as info:
-        check_endpoints(load(exp_dir), config)
-    assert (
-        "llm_models.csv" in str(info.value) and "field 'provider'" in str(info.value) and "mystery" in str(info.value)
-    )
+        check_endpoints(load(exp_dir), validate_config({}))
+    assert "llm_models.csv" in str(info.value) and "field 'provider'" in str(info.value)
+    assert "provider 'vlm' is not configured" in str(info.value)
+    routed = check_endpoints(load(exp_dir), validate_config({"default_provider": "openrouter"}))
+    assert routed["gen-off"].name == "openrouter"
 
 
 def test_selected_combos_unknown_concept(exp_dir):

@@ -250,6 +250,25 @@ def test_bad_input_stops_before_any_job(tiny):
     assert not (tiny / "data/gens").exists()
 
 
+def test_edited_membership_cannot_lead_a_prompt_outside_the_data_root(tiny):
+    """membership.csv is generated but editable: a parent_gen_id edited into a path is one error
+    naming the file, row and field, and nothing outside the data root reaches a prompt."""
+    run_snakemake(tiny, "cohort")
+    outside = tiny / "outside"
+    (outside / "parsed.txt").parent.mkdir()
+    (outside / "parsed.txt").write_text("SECRET TEXT FROM OUTSIDE\n")
+    (path,) = (tiny / "data/cohorts").glob("*/membership.csv")
+    rows = path.read_text().splitlines()
+    number, essay = next((n, line) for n, line in enumerate(rows) if line.startswith("essay,"))
+    parent = essay.split(",")[3]
+    rows[number] = essay.replace(parent, "../../../../outside")
+    path.write_text("\n".join(rows) + "\n")
+    result = run_snakemake(tiny, "all_essays", check=False)
+    assert result.returncode != 0
+    assert f"{path}, row {number} (line {number + 1}), field 'parent_gen_id'" in result.stderr
+    assert not any(b"SECRET" in p.read_bytes() for p in (tiny / "data").rglob("*") if p.is_file())
+
+
 def test_lint_has_no_findings():
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -279,6 +298,15 @@ def test_cli_check_on_example(command):
     result = subprocess.run([sys.executable, "-m", "daydream", *command], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "active concepts (6 of 8)" in result.stdout and "evaluations" in result.stdout
+
+
+def test_cli_check_refuses_a_config_file_that_does_not_exist(tmp_path):
+    missing = tmp_path / "typo.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "daydream", "check", "--config", str(missing)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and f"config file not found: {missing}" in result.stderr
+    assert "cohort" not in result.stdout  # no plan from the defaults instead
 
 
 def test_unparseable_evaluation_is_an_error_row_not_a_crash(tmp_path):
@@ -311,7 +339,10 @@ def test_reference_experiment_cohort_through_snakemake(tmp_path, reference):
     for path in [data, *data.rglob("*")]:  # shared/ may be read-only; the copy must not be
         path.chmod(path.stat().st_mode | 0o200)
     write_config(tmp_path, data_root=str(data), templates_root=str(data / "1_raw/templates"), k_max=4)
-    run_snakemake(tmp_path, "cohort")
+    unrouted = run_snakemake(tmp_path, "cohort", check=False)  # its provider column names vendors
+    assert unrouted.returncode != 0 and "provider 'google' is not configured" in unrouted.stderr
+    assert not (data / "cohorts").exists()
+    run_snakemake(tmp_path, "cohort", "--config", "default_provider=openrouter")
     rows = membership_at(data)
     assert {r["cohort_id"] for r in rows} == {"cohort-348786683ed1"}
     stages = [r["stage"] for r in rows]

@@ -45,10 +45,18 @@ def resolve_endpoint(model: Model, config: dict) -> Endpoint:
         return endpoint(config, OFFLINE)
     if name not in providers:
         fallback = config.get("default_provider")
-        if not fallback or fallback not in providers:
+        known = ", ".join(provider_names(config))
+        if not fallback:
             raise InputError(
-                f"model {model.model_id!r}: provider {name!r} is not configured (config key 'providers') "
-                "and no default_provider is set",
+                f"model {model.model_id!r}: provider {name!r} is not configured (known: {known}); fix the "
+                "name, add it under 'providers' in the config, or set default_provider to the provider that "
+                "serves such models (the original project's tables name vendors: default_provider: openrouter)",
+                field="provider",
+            )
+        if fallback not in providers:
+            raise InputError(
+                f"model {model.model_id!r}: provider {name!r} is not configured and default_provider "
+                f"{fallback!r} is not either (known: {known})",
                 field="provider",
             )
         name = fallback

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from daydream.archive import Request, find_archived, request_key, stash_unarchived_raw
+from daydream.archive import Request, archive_response, find_archived, request_key, stash_unarchived_raw
 from daydream.cohort import MembershipRow
 from daydream.credentials import api_key_from, is_loopback
 from daydream.engine import perform_call
@@ -174,3 +174,13 @@ def test_rendering_runs_no_code_from_a_template(tmp_path):
     with pytest.raises(InputError, match="sandbox"):
         render_template(template, {"concepts": []})
     assert not proof.exists()
+
+
+def test_the_newest_archived_response_of_a_request_is_the_one_used(tmp_path):
+    """DD_FORCE_CALL=1 calls again and keeps the old response beside the new one: from then on
+    the new one answers."""
+    key = request_key(REQUEST, "prompt")
+    archive_response(tmp_path, key, {"text": "first answer"})
+    archive_response(tmp_path, key, {"text": "second answer"})
+    archive_response(tmp_path, "other" + key[5:], {"text": "another request"})
+    assert find_archived(tmp_path, key)["text"] == "second answer"

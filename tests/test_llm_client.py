@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from daydream.llm import LLMError, RetryPolicy, chat_completion, parse_retry_after
+from daydream.llm import MAX_RETRY_AFTER_S, LLMError, RetryPolicy, chat_completion, parse_retry_after
 
 from llm_server import FakeLLM
 
@@ -167,6 +167,7 @@ def test_truncation_reports_length():
 
 def test_retry_after_forms():
     assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("86400") == MAX_RETRY_AFTER_S  # a day's wait is capped, not slept
     assert parse_retry_after("junk") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=0) == 600.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

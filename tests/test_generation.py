@@ -142,6 +142,16 @@ def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["raw.txt"]
 
 
+def test_atomic_write_replaces_the_file_and_never_rewrites_it_in_place(tmp_path):
+    """A reader (or a kill) mid-write sees the old file or the new one, never half of one: the
+    new text goes to a new file that is renamed over the old."""
+    target = write(tmp_path / "parsed.txt", "old text")
+    old_inode = target.stat().st_ino
+    write_atomic(target, "new text")
+    assert target.read_text() == "new text" and target.stat().st_ino != old_inode
+    assert [p.name for p in tmp_path.iterdir()] == ["parsed.txt"]  # no temporary file left
+
+
 def test_atomic_write_follows_the_umask(tmp_path):
     old = os.umask(0o002)
     try:
@@ -184,3 +194,18 @@ def test_the_newest_archived_response_of_a_request_is_the_one_used(tmp_path):
     archive_response(tmp_path, key, {"text": "second answer"})
     archive_response(tmp_path, "other" + key[5:], {"text": "another request"})
     assert find_archived(tmp_path, key)["text"] == "second answer"
+
+
+def test_offline_responses_are_deterministic_and_shaped_like_each_stage():
+    """The offline provider is how experiments are rehearsed: the same request always gives the
+    same text (a rerun changes nothing), another model or prompt another one."""
+    from daydream.offline import offline_response
+    from daydream.parsers import DRAFT_PARSERS, parse_score
+
+    for stage in ("draft", "essay", "evaluation"):
+        first = offline_response(stage, "prompt text", "offline/a")
+        assert first == offline_response(stage, "prompt text", "offline/a")
+        assert first != offline_response(stage, "prompt text", "offline/b")
+        assert first != offline_response(stage, "another prompt", "offline/a")
+    assert DRAFT_PARSERS["essay_idea_last"](offline_response("draft", "p", "m")).strip()
+    assert 0 <= parse_score(offline_response("evaluation", "p", "m"), "in_last_line") <= 10

@@ -11,8 +11,8 @@ from conftest import ROOT
 @pytest.mark.parametrize(
     "command",
     [
-        ["black", "--check", "-q", "src", "tests", "workflow", "benchmarks"],
-        ["ruff", "check", "-q", "src", "tests", "workflow", "benchmarks"],
+        ["black", "--check", "-q", "src", "tests", "workflow", "benchmarks", "dev"],
+        ["ruff", "check", "-q", "src", "tests", "workflow", "benchmarks", "dev"],
         ["snakefmt", "--check", "Snakefile", "rules"],
     ],
 )

@@ -1,0 +1,176 @@
+"""Deliberate breakages, one at a time: each mutation is applied to the source file, the tests
+that guard it are run, the file is restored, and the line says whether the tests caught it.
+
+A periodic check of the suite itself (not part of CI; about a minute):
+
+    .venv/bin/python dev/mutations.py          # all
+    .venv/bin/python dev/mutations.py 3 7      # some, by number
+
+Run it on a clean working tree (it rewrites source files while it runs, and restores them). A
+MISSED line is a guarantee no test defends: add the test, then the mutation stays here."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTATIONS = [
+    (
+        "src/daydream/llm.py",
+        "ceiling = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))",
+        "ceiling = min(self.backoff_max_s, self.backoff_base_s)",
+        "tests/test_llm_client.py",
+    ),
+    (
+        "src/daydream/llm.py",
+        "return max(0.0, min(float(value), MAX_RETRY_AFTER_S))",
+        "return max(0.0, float(value))",
+        "tests/test_llm_client.py",
+    ),
+    (
+        "src/daydream/llm.py",
+        "return status in RETRY_STATUSES or status >= 500",
+        "return status in RETRY_STATUSES or status > 500",
+        "tests/test_llm_client.py",
+    ),
+    (
+        "src/daydream/generation.py",
+        "if lines < min_lines:",
+        "if lines <= min_lines:",
+        "tests/test_generation.py tests/test_workflow.py -k 'short or generation'",
+    ),
+    (
+        "src/daydream/credentials.py",
+        'return host in {"localhost", "::1"} or host.startswith("127.")',
+        "return True",
+        "tests/test_workflow.py -k 'api_key or missing'",
+    ),
+    (
+        "src/daydream/archive.py",
+        "for path in reversed(matches):",
+        "for path in matches:",
+        "tests/test_generation.py tests/test_engine.py",
+    ),
+    (
+        "src/daydream/parsers.py",
+        "lines = [_strip_markdown(line) for line in _non_empty_lines(text)[-3:]]",
+        "lines = [_strip_markdown(line) for line in _non_empty_lines(text)[-1:]]",
+        "tests/test_parsers.py",
+    ),
+    (
+        "src/daydream/ids.py",
+        "for raw in (env_value, config_value):",
+        "for raw in (config_value, env_value):",
+        "tests/test_ids.py",
+    ),
+    (
+        "src/daydream/engine.py",
+        "pool.shutdown(wait=True, cancel_futures=True)",
+        "pool.shutdown(wait=True, cancel_futures=False)",
+        "tests/test_engine.py",
+    ),
+    (
+        "src/daydream/results.py",
+        'ok["perfect"] = ok["score"] >= PERFECT',
+        'ok["perfect"] = ok["score"] > PERFECT',
+        "tests/test_results.py",
+    ),
+    (
+        "src/daydream/results.py",
+        'table["spread"] = table["max"] - table["min"]',
+        'table["spread"] = table["max"] - table["mean"]',
+        "tests/test_results.py",
+    ),
+    (
+        "src/daydream/results.py",
+        'table["range"] = table["high"] - table["low"]',
+        'table["range"] = table["high"]',
+        "tests/test_results.py",
+    ),
+    (
+        "src/daydream/results.py",
+        'ranked = pivot.sort_values(["sum_scores", "parent_gen_id"], ascending=[False, True])',
+        'ranked = pivot.sort_values(["sum_scores", "parent_gen_id"], ascending=[True, True])',
+        "tests/test_results.py",
+    ),
+    (
+        "src/daydream/cohort.py",
+        "            for model in experiment.evaluation_models():",
+        "            for model in experiment.generation_models():",
+        "tests/test_cohort.py",
+    ),
+    (
+        "src/daydream/ids.py",
+        '"evaluation": sorted(set(evaluation_llms)),',
+        '"evaluation": sorted(set(generation_llms)),',
+        "tests/test_ids.py tests/test_cohort.py",
+    ),
+    (
+        "src/daydream/generation.py",
+        'usage["prompt_tokens"] * prices["input"] / 1e6 + usage["completion_tokens"] * prices["output"] / 1e6',
+        'usage["prompt_tokens"] * prices["output"] / 1e6 + usage["completion_tokens"] * prices["input"] / 1e6',
+        "tests/test_generation.py",
+    ),
+    (
+        "src/daydream/fileio.py",
+        "        os.replace(tmp, path)",
+        "        os.replace(tmp, path) if False else path.write_text(text)",
+        "tests/test_generation.py",
+    ),
+    (
+        "src/daydream/llm.py",
+        '    if finish_reason == "length" and not text:',
+        "    if False:",
+        "tests/test_llm_client.py",
+    ),
+    (
+        "src/daydream/cohort.py",
+        "        if key in seen:\n            continue",
+        "        if False:\n            continue",
+        "tests/test_cohort.py",
+    ),
+    (
+        "src/daydream/generation.py",
+        '    if fail_on_truncation and metadata.get("truncated"):',
+        "    if False:",
+        "tests/test_generation.py",
+    ),
+    (
+        "src/daydream/generation.py",
+        "        return DRAFT_PARSERS[parser](text)",
+        "        return text",
+        "tests/test_generation.py tests/test_parsers.py",
+    ),
+    (
+        "src/daydream/generation.py",
+        '    write_atomic(gen.raw_path, record["text"])\n',
+        "    validate_response(record['text'], metadata, gen.min_lines, gen.fail_on_truncation)\n"
+        '    write_atomic(gen.raw_path, record["text"])\n',  # validated before the response is kept
+        "tests/test_generation.py",
+    ),
+    (
+        "src/daydream/offline.py",
+        '    return " ".join(_WORDS[seed[(offset + i) % len(seed)] % len(_WORDS)] for i in range(n))',
+        '    import os\n    return " ".join(_WORDS[os.urandom(1)[0] % len(_WORDS)] for i in range(n))',
+        "tests/test_generation.py tests/test_cohort.py tests/test_results.py",
+    ),
+]
+
+
+def run(selection):
+    cmd = f"{sys.executable} -m pytest -q -x -p no:cacheprovider {selection}"
+    return subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True).returncode
+
+
+for index, (file, old, new, selection) in enumerate(MUTATIONS):
+    if len(sys.argv) > 1 and str(index) not in sys.argv[1:]:
+        continue
+    path = ROOT / file
+    original = path.read_text()
+    assert original.count(old) == 1, (file, old)
+    try:
+        path.write_text(original.replace(old, new))
+        code = run(selection)
+    finally:
+        path.write_text(original)
+    print(f"{index}: {'CAUGHT' if code else 'MISSED'}  {file}: {new[:70]}", flush=True)

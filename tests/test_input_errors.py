@@ -299,3 +299,26 @@ def test_config_values_that_would_misbehave_are_refused(config, fragments):
         validate_config(config)
     for fragment in fragments:
         assert fragment in str(info.value), str(info.value)
+
+
+def test_symlinks_are_followed_only_inside_the_experiment(exp_dir, tmp_path_factory):
+    """A shared experiment whose concept description or template is a symlink to a file
+    elsewhere (a key, a private document) must not put that file into a prompt."""
+    secret = tmp_path_factory.mktemp("home") / "private.txt"
+    secret.write_text("PRIVATE\n")
+    description = exp_dir / "data/1_raw/concepts/descriptions-paragraph/alpha.txt"
+    sibling = description.with_name("alpha-copy.txt")
+    description.rename(sibling)
+    description.symlink_to(sibling)  # inside the data root: fine
+    expect_ok = load(exp_dir)
+    plan_cohort(expect_ok, cohort_settings(k_max=2, description_level="paragraph"))
+    description.unlink()
+    description.symlink_to(secret)
+    expect(exp_dir, "alpha.txt", "outside", "private.txt")
+    description.unlink()
+    sibling.rename(description)
+    template = exp_dir / "templates/evaluation/judge-a.txt"
+    secret.write_text("{{ response }} PRIVATE\n")
+    template.unlink()
+    template.symlink_to(secret)
+    expect(exp_dir, "judge-a.txt", "outside")

@@ -263,7 +263,7 @@ def plan_cohort(
 
 def check_curated_references(experiment: Experiment, curated: list[CuratedEssay]) -> None:
     """Templates and models named in the store must still exist (active or not), with their files."""
-    from .experiment import check_template_text
+    from .experiment import check_inside, check_template_text
 
     for item in curated:
         experiment.model(item.llm_model_id)
@@ -276,6 +276,7 @@ def check_curated_references(experiment: Experiment, curated: list[CuratedEssay]
                         file=experiment.sources[stage],
                         field="template_id",
                     )
+                check_inside(template.path, experiment.templates_root)
                 check_template_text(template.path, stage)
 
 

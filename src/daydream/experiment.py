@@ -104,6 +104,15 @@ def _check_safe(row: dict, field_name: str, path: Path) -> str:
     return value
 
 
+def check_inside(path: Path, root: Path) -> Path:
+    """path, refused when it resolves (through a symlink) to a file outside root: a shared
+    experiment must not make the workflow read, and send to a provider, a file elsewhere."""
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(Path(root).resolve()):
+        raise InputError(f"resolves to {resolved}, outside {root}: files are only read from inside it", file=path)
+    return path
+
+
 def load_concepts(data_root: Path) -> list[Concept]:
     path = data_root / "1_raw" / "concepts_metadata.csv"
     rows = read_table(path, ["concept_id", "name", "active"])
@@ -196,6 +205,7 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
         if active and generator == "llm":
             if not text_path.is_file():
                 raise row_error(f"template file missing: {text_path}", row, path, "template_id")
+            check_inside(text_path, templates_root)
             check_template_text(text_path, stage)
         templates.append(Template(stage, template_id, row["template_name"], parser, generator, active, text_path))
     check_unique(rows, "template_id", path)
@@ -283,7 +293,7 @@ def resolve_description(data_root: Path, concept_id: str, level: str) -> tuple[s
     for candidate in order:
         path = description_path(data_root, candidate, concept_id)
         if path.is_file():
-            return candidate, path
+            return candidate, check_inside(path, data_root)
     raise InputError(
         f"concept {concept_id!r} has no description at any level "
         f"(looked for {description_path(data_root, level, concept_id)})",

@@ -210,6 +210,10 @@ def test_curated_unsafe_parent_in_store_metadata(exp_dir):
         ("Intro\n{% include 'other.txt' %}\n", ["line 2", "cannot include"]),
         ("{% import 'macros.txt' as m %}\n", ["line 1", "cannot import"]),
         ("{% for c in concepts %}{{ c.nmae }}{% endfor %}\n", ["fails with sample values", "nmae"]),
+        ("{{ 'x' * 10**10 }}\n", ["refused by the sandbox", "repetition of 10,000,000,000"]),
+        ("{{ 2 ** 100000000 }}\n", ["refused by the sandbox", "exponent 100000000"]),
+        ("{% for i in range(90000) %}{% for j in range(90000) %}{% endfor %}{% endfor %}", ["range() items"]),
+        ("{% for i in range(99999) %}{{ concepts }}{% endfor %}", ["longer than 2,000,000 characters"]),
     ],
 )
 def test_template_that_would_misbehave_is_refused_before_any_job(exp_dir, body, fragments):

@@ -142,7 +142,7 @@ def check_template_text(path: Path, stage: str) -> None:
     from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
     from jinja2.exceptions import SecurityError
 
-    from .render import environment
+    from .render import environment, render_bounded
 
     text = read_text(path)
     env = environment()
@@ -167,7 +167,7 @@ def check_template_text(path: Path, stage: str) -> None:
             field=unknown[0],
         )
     try:
-        env.from_string(text).render(**SAMPLE_CONTEXTS[stage])
+        render_bounded(env.from_string(text), SAMPLE_CONTEXTS[stage])
     except SecurityError as exc:
         raise InputError(f"template refused by the sandbox: {exc}", file=path) from None
     except TemplateError as exc:

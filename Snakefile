@@ -42,6 +42,7 @@ onsuccess:
 
 onerror:
     RUNNER.close()
+    after_failure()
 
 
 rule all:

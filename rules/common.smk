@@ -162,3 +162,26 @@ def side_file_target(wildcards):
         f"{wildcards.side_file} is written by the generate job of {parsed}, together with it: "
         f"target that file instead (snakemake {parsed})"
     )
+
+
+def after_failure():
+    """A run with failed jobs (with keep-going, after every job that could run): name the failed
+    generations by reason, and, when the run was to make the score tables, write them anyway
+    (a failed evaluation is an error row with its reason). Snakemake still exits non-zero."""
+    from daydream.results import write_results
+    from daydream.status import cohort_status, format_failures
+
+    if not Path(MEMBERSHIP).is_file():
+        return
+    status = cohort_status(DATA, COHORT, GENS.load(MEMBERSHIP).values())
+    summary = format_failures(status, ids_per_reason=5)
+    if summary:
+        print(f"{summary}\n(all of them: daydream status)", file=sys.stderr)
+    targets = [str(t) for t in (workflow.dag_settings.targets or ["all"])]
+    if {"all", "results", "plots"} & set(targets) and status.planned["evaluation"]:
+        write_results(DATA, PLAN.results_dir)
+        print(
+            f"score tables written anyway to {PLAN.results_dir} (failed evaluations are rows with an error); "
+            "fix the cause, then run the same command: stored responses are not paid for again",
+            file=sys.stderr,
+        )

@@ -309,7 +309,11 @@ def test_cli_check_refuses_a_config_file_that_does_not_exist(tmp_path):
     assert "cohort" not in result.stdout  # no plan from the defaults instead
 
 
-def test_unparseable_evaluation_is_an_error_row_not_a_crash(tmp_path):
+def test_failed_evaluations_are_named_and_the_tables_still_written(tmp_path):
+    """Some evaluations cannot be parsed: the run keeps going, names what failed and why, still
+    writes every score table (the failures are error rows with the reason) and exits non-zero;
+    `daydream status` reads the same from the files."""
+
     def reply(prompt):
         if "Rate this essay" in prompt:
             return "I liked it.\nNo number here.\n"
@@ -317,20 +321,31 @@ def test_unparseable_evaluation_is_an_error_row_not_a_crash(tmp_path):
 
     with FakeLLM(reply=reply) as server:
         env = http_setup(tmp_path, server)
-        result = run_snakemake(tmp_path, "all_evaluations", env=env, check=False)
+        result = run_snakemake(tmp_path, "all", env=env, check=False)
     assert result.returncode != 0
-    cli = subprocess.run(
-        [sys.executable, "-m", "daydream", "results", "--config", str(tmp_path / "config.yaml")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert cli.returncode == 0, cli.stderr
+    assert "6 failed generation(s), by reason:\n  evaluation (6): ParseError: no score found" in result.stderr
+    assert "score tables written anyway" in result.stderr
+    from daydream.results import RESULT_FILES
+
+    results = tmp_path / "data/7_cross_experiment"
+    assert all((results / name).is_file() for name in RESULT_FILES.values())
     table = scores(tmp_path)
     failed = [r for r in table if r["evaluation_template"] == "judge-a"]
     passed = [r for r in table if r["evaluation_template"] == "judge-b"]
-    assert len(failed) == 6 and all(r["score"] == "" and "no score found" in r["error"] for r in failed)
+    assert len(failed) == 6 and all(
+        r["score"] == "" and "failed: ParseError: no score found" in r["error"] for r in failed
+    )
     assert len(passed) == 6 and all(float(r["score"]) == 7.0 and r["error"] == "" for r in passed)
+    status = subprocess.run(
+        [sys.executable, "-m", "daydream", "status", "--config", str(tmp_path / "config.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=run_env(env),
+    )
+    assert status.returncode == 0, status.stderr
+    assert "evaluation         12        6        6        0" in status.stdout
+    assert all(r["gen_id"] in status.stdout for r in failed)
 
 
 def test_reference_experiment_cohort_through_snakemake(tmp_path, reference):

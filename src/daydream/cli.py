@@ -107,6 +107,27 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    """A cohort's generations by state, from its files (works during a run)."""
+    from .cohort import plan_cohort, read_membership
+    from .experiment import load_experiment
+    from .status import cohort_status, format_status
+
+    config = _load_config(args)
+    cohort_id = args.cohort
+    if not cohort_id:
+        experiment = load_experiment(config["data_root"], config["templates_root"])
+        cohort_id = plan_cohort(
+            experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"]
+        ).cohort_id
+    membership = Path(config["data_root"]) / "cohorts" / cohort_id / "membership.csv"
+    if not membership.is_file():
+        raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=membership)
+    status = cohort_status(config["data_root"], cohort_id, read_membership(membership))
+    print(format_status(status))
+    return 0
+
+
 def cmd_select_top(args) -> int:
     from .cohort import selected_essays_path
     from .results import RESULT_FILES, write_selected_essays
@@ -171,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="write score tables from the gens store now (even mid-run)")
     experiment_args(results)
     results.set_defaults(func=cmd_results)
+
+    status = sub.add_parser("status", help="a cohort's generations: planned, done, failed (why), pending; spend")
+    experiment_args(status)
+    status.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+    status.set_defaults(func=cmd_status)
 
     top = sub.add_parser("select-top", help="write the top-N essays by sum_scores to 2_tasks/selected_essays.txt")
     experiment_args(top)

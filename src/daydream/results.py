@@ -62,6 +62,11 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
         if not 0.0 <= score <= 10.0:
             return None, f"score {score:g} outside 0-10"
         return score, ""
+    from .status import failure_reason
+
+    reason = failure_reason(gen_dir.parents[2] / "logs" / gen_dir.parent.name / gen_dir.name)
+    if reason:
+        return None, f"failed: {reason}"
     raw = gen_dir / RAW
     if not raw.is_file():
         return None, "no raw.txt and no parsed.txt"

@@ -1,0 +1,119 @@
+"""Where a cohort stands, from its files alone (so it works during a run, from another terminal):
+per stage planned, done, failed (with the reason from the job's log) and pending generations,
+and the spend recorded so far."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .stages import METADATA, PARSED, STAGES
+
+ERROR_PREFIX = "error: "  # how runner.job_log records the exception that stopped a job
+
+
+@dataclass
+class CohortStatus:
+    cohort_id: str
+    planned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+    done: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+    failures: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    cost: float = 0.0
+    unpriced_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def failed(self, stage: str) -> int:
+        return len(self.failures[stage])
+
+    def pending(self, stage: str) -> int:
+        return self.planned[stage] - self.done[stage] - self.failed(stage)
+
+    def failures_by_reason(self) -> dict[tuple[str, str], list[str]]:
+        """(stage, reason) -> gen_ids, the most frequent reason first."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for stage in STAGES:
+            for gen_id, reason in self.failures[stage]:
+                grouped.setdefault((stage, reason), []).append(gen_id)
+        return dict(sorted(grouped.items(), key=lambda item: -len(item[1])))
+
+
+def failure_reason(log_dir: Path) -> str | None:
+    """The error that stopped the generation's last job (generate, else prompt), if any."""
+    for name in ("generate.log", "prompt.log"):
+        try:
+            lines = (log_dir / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = [line[len(ERROR_PREFIX) :] for line in lines if line.startswith(ERROR_PREFIX)]
+        if errors:
+            return errors[-1]
+    return None
+
+
+def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
+    """rows: the cohort's membership (objects with .stage and .gen_id)."""
+    data_root = Path(data_root)
+    status = CohortStatus(cohort_id)
+    for row in rows:
+        status.planned[row.stage] += 1
+        gen_dir = data_root / "gens" / row.stage / row.gen_id
+        if (gen_dir / PARSED).is_file():
+            status.done[row.stage] += 1
+        else:
+            reason = failure_reason(data_root / "logs" / row.stage / row.gen_id)
+            if reason is not None:
+                status.failures[row.stage].append((row.gen_id, reason))
+        add_spend(status, gen_dir / METADATA)
+    return status
+
+
+def add_spend(status: CohortStatus, metadata_path: Path) -> None:
+    try:
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(metadata, dict) or metadata.get("mode") != "llm":
+        return
+    usage = metadata.get("usage") or {}
+    status.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+    status.completion_tokens += int(usage.get("completion_tokens") or 0)
+    if metadata.get("provider") == "offline":
+        return
+    if isinstance(metadata.get("cost"), int | float):
+        status.cost += metadata["cost"]
+    else:
+        status.unpriced_calls += 1
+
+
+def format_status(status: CohortStatus, ids_per_reason: int | None = None) -> str:
+    lines = [
+        f"cohort {status.cohort_id}",
+        f"{'stage':<12}{'planned':>9}{'done':>9}{'failed':>9}{'pending':>9}",
+    ]
+    for stage in STAGES:
+        lines.append(
+            f"{stage:<12}{status.planned[stage]:>9}{status.done[stage]:>9}"
+            f"{status.failed(stage):>9}{status.pending(stage):>9}"
+        )
+    lines.append(format_failures(status, ids_per_reason) or "no failed generations")
+    spend = f"spend recorded: ${status.cost:.4f}"
+    if status.unpriced_calls:
+        spend += f" (and {status.unpriced_calls} calls to models without prices in llm_models.csv)"
+    lines.append(f"{spend}; tokens: {status.prompt_tokens:,} in, {status.completion_tokens:,} out")
+    return "\n".join(lines)
+
+
+def format_failures(status: CohortStatus, ids_per_reason: int | None = None) -> str:
+    grouped = status.failures_by_reason()
+    if not grouped:
+        return ""
+    total = sum(len(ids) for ids in grouped.values())
+    lines = [f"{total} failed generation(s), by reason:"]
+    for (stage, reason), gen_ids in grouped.items():
+        shown = gen_ids if ids_per_reason is None else gen_ids[:ids_per_reason]
+        more = f" and {len(gen_ids) - len(shown)} more" if len(shown) < len(gen_ids) else ""
+        lines.append(f"  {stage} ({len(gen_ids)}): {reason}")
+        lines.append(f"    {', '.join(shown)}{more}")
+    return "\n".join(lines)

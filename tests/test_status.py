@@ -1,0 +1,44 @@
+"""A cohort's status from its files: states, failure reasons, spend."""
+
+import json
+from types import SimpleNamespace
+
+from daydream.status import cohort_status, format_status
+
+from conftest import write
+
+
+def row(stage, gen_id):
+    return SimpleNamespace(stage=stage, gen_id=gen_id)
+
+
+def metadata(provider, cost, prompt_tokens=10, completion_tokens=20):
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+    return json.dumps({"mode": "llm", "provider": provider, "cost": cost, "usage": usage})
+
+
+def test_states_reasons_and_spend(tmp_path):
+    gens, logs = tmp_path / "gens", tmp_path / "logs"
+    write(gens / "draft/d1/parsed.txt", "x")
+    write(gens / "draft/d1/metadata.json", metadata("openrouter", 0.25))
+    write(gens / "draft/d2/metadata.json", metadata("openrouter", None))  # paid, parse failed, no price
+    write(logs / "draft/d2/generate.log", "# to run this job again\nerror: ParseError: no <essay> tag found\n")
+    write(logs / "essay/e1/prompt.log", "error: InputError: template error\n")
+    write(logs / "essay/e2/prompt.log", "rendered t.txt: 10 characters\n")  # started, no error: pending
+    write(gens / "evaluation/v1/metadata.json", metadata("offline", 0.0, 5, 5))
+    write(gens / "evaluation/v1/parsed.txt", "7\n")
+    rows = [row("draft", "d1"), row("draft", "d2"), row("essay", "e1"), row("essay", "e2"), row("evaluation", "v1")]
+    status = cohort_status(tmp_path, "c1", rows)
+    assert (status.planned["draft"], status.done["draft"], status.failed("draft"), status.pending("draft")) == (
+        2,
+        1,
+        1,
+        0,
+    )
+    assert status.failures["draft"] == [("d2", "ParseError: no <essay> tag found")]
+    assert status.failures["essay"] == [("e1", "InputError: template error")] and status.pending("essay") == 1
+    assert status.cost == 0.25 and status.unpriced_calls == 1  # offline calls cost nothing
+    assert (status.prompt_tokens, status.completion_tokens) == (25, 45)
+    text = format_status(status)
+    assert "draft (1): ParseError: no <essay> tag found\n    d2" in text
+    assert "spend recorded: $0.2500 (and 1 calls to models without prices" in text

@@ -27,10 +27,12 @@ localrules:
     prompt,
     results,
     plots,
+    plan,
 
 
 onstart:
     check_threaded_jobs()
+    check_budget()
     hold_cohort_lock()
     for name in PLAN.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)

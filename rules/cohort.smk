@@ -63,3 +63,12 @@ rule all_essays:
 rule all_evaluations:
     input:
         gen_targets("evaluation"),
+
+
+# What the cohort will still call and cost, per stage and model (also `daydream plan`); a rule
+# without output, so it runs whenever it is asked for.
+rule plan:
+    log:
+        f"{DATA}/logs/plan.log",
+    run:
+        write_cost_plan(log[0])

@@ -26,6 +26,10 @@ except (InputError, ValueError) as error:
     # one clear message naming file, row and field, before any job runs
     raise WorkflowError(f"bad experiment input: {error}") from None
 DATA = PLAN.data_root
+if workflow.exec_mode == ExecMode.DEFAULT:  # not in a job re-reading the workflow on a cluster node
+    # what this invocation would call and cost, dry runs included, before the checkpoint has run
+    COST_PLAN = PLAN.cost_plan()
+    print(COST_PLAN.summary(), file=sys.stderr)
 COHORT = PLAN.cohort_id
 config["resolved_cohort_id"] = COHORT  # shown in the HTML report
 COHORT_DIR = f"{DATA}/cohorts/{COHORT}"
@@ -185,3 +189,26 @@ def after_failure():
             "fix the cause, then run the same command: stored responses are not paid for again",
             file=sys.stderr,
         )
+
+
+def check_budget():
+    """max_cost_usd: a run whose pending calls are estimated above it does not start."""
+    from daydream.cost_plan import check_budget as refuse_over_budget
+
+    if workflow.exec_mode == ExecMode.DEFAULT:
+        try:
+            refuse_over_budget(COST_PLAN, config["max_cost_usd"])
+        except InputError as error:
+            raise WorkflowError(str(error)) from None
+
+
+def write_cost_plan(log):
+    from daydream.cost_plan import format_plan, plan_csv
+    from daydream.fileio import write_atomic
+
+    out = f"{COHORT_DIR}/plan.csv"
+    write_atomic(out, plan_csv(COST_PLAN))
+    text = f"{format_plan(COST_PLAN)}\n-> {out}"
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(text + "\n", encoding="utf-8")
+    print(text)

@@ -46,6 +46,11 @@ rule results:
             caption="../report/replicates.rst",
             category="Reliability",
         ),
+        cost=report(
+            f"{PLAN.results_dir}/cost_by_stage_model.csv",
+            caption="../report/cost.rst",
+            category="Cost",
+        ),
     log:
         f"{DATA}/logs/results.log",
     conda:

@@ -42,3 +42,19 @@ def test_states_reasons_and_spend(tmp_path):
     text = format_status(status)
     assert "draft (1): ParseError: no <essay> tag found\n    d2" in text
     assert "spend recorded: $0.2500 (and 1 calls to models without prices" in text
+
+
+def test_spend_per_stage_and_model_reads_both_metadata_shapes(tmp_path):
+    """Ours (llm_model_id, provider, cost) and the original pipeline's (model_id, no provider, no cost)."""
+    from daydream.status import spend_rows, store_metadata_paths
+
+    ours = {"mode": "llm", "stage": "draft", "llm_model_id": "w", "provider": "openrouter", "cost": 0.5}
+    write(tmp_path / "gens/draft/d1/metadata.json", json.dumps({**ours, "usage": {"prompt_tokens": 10}}))
+    write(tmp_path / "gens/draft/d2/metadata.json", json.dumps({**ours, "cost": 0.25}))
+    original = {"mode": "llm", "model_id": "judge", "usage": {"completion_tokens": 7}}
+    write(tmp_path / "gens/evaluation/v1/metadata.json", json.dumps(original))
+    write(tmp_path / "gens/essay/e1/metadata.json", json.dumps({"mode": "copy", "stage": "essay"}))  # no call
+    rows = spend_rows(store_metadata_paths(tmp_path))
+    assert [(r["stage"], r["model_id"], r["calls"]) for r in rows] == [("draft", "w", 2), ("evaluation", "judge", 1)]
+    assert rows[0]["cost_usd"] == 0.75 and rows[0]["prompt_tokens"] == 10 and rows[0]["unpriced_calls"] == 0
+    assert rows[1]["completion_tokens"] == 7 and rows[1]["unpriced_calls"] == 1

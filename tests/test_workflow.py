@@ -569,3 +569,59 @@ def test_timeouts_on_every_attempt_fail_the_job_clearly_and_write_no_raw(tmp_pat
     without_raw = [r for r in drafts if not (gen_dir(tmp_path, r) / "raw.txt").exists()]
     assert len(without_raw) == 1 and not (gen_dir(tmp_path, without_raw[0]) / "parsed.txt").exists()
     assert len(server.requests) == 2 + 2  # the two timed-out attempts, then the other drafts
+
+
+PRICED_MODELS = (
+    "id,model,provider,display_name,for_generation,for_evaluation,input_price_per_mtok,output_price_per_mtok\n"
+    "writer,vendor/writer-1,openrouter,Writer,true,false,3,15\n"
+    "judge,vendor/judge-1,openrouter,Judge,false,true,1,5\n"
+)
+
+
+def test_cost_plan_before_the_checkpoint_and_the_budget_guard(tmp_path):
+    """A newcomer's first dry run, on a fresh data root, says what the run will call and cost;
+    max_cost_usd refuses a run estimated above it (both figures in one message) before any call;
+    the calls the run then makes are exactly the planned pending ones."""
+    with FakeLLM() as server:
+        make_experiment(tmp_path, models=PRICED_MODELS)
+        providers = {"openrouter": {"base_url": server.base_url, "api_key_env": None}}
+        write_config(tmp_path, providers=providers, max_cost_usd=0.0001)
+        dry = run_snakemake(tmp_path, "-n", "all_evaluations")
+        line = next(text for text in dry.stderr.splitlines() if text.startswith("plan: cohort"))
+        assert "3 drafts, 6 essays, 12 evaluations; 18 LLM calls pending, estimated $" in line
+        estimate = float(line.split("estimated $")[1].split()[0])
+        assert estimate > 0.0001
+        refused = run_snakemake(tmp_path, "all_evaluations", check=False)
+        assert refused.returncode != 0
+        assert f"estimated at ${estimate:.4f}, over max_cost_usd=$0.0001" in refused.stderr
+        assert server.requests == [] and not (tmp_path / "data/gens").exists()
+
+        run_snakemake(tmp_path, "all_evaluations", "--config", "max_cost_usd=100")
+        assert len(server.requests) == 18  # the planned pending calls, no more
+        cost = subprocess.run(
+            [sys.executable, "-m", "daydream", "cost", "--config", str(tmp_path / "config.yaml")],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=run_env(),
+        )
+        assert cost.returncode == 0, cost.stderr
+        recorded = sum(
+            json.loads(path.read_text())["cost"]
+            for path in (tmp_path / "data/gens").glob("*/*/metadata.json")
+            if json.loads(path.read_text())["mode"] == "llm"
+        )
+        assert recorded > 0 and f"{recorded:.4f}" in cost.stdout.splitlines()[-1]  # the store's total
+        again = run_snakemake(tmp_path, "-n", "all_evaluations", "--config", "max_cost_usd=100")
+        assert "18 LLM calls pending" not in again.stderr and "0 LLM calls pending" in again.stderr
+
+
+def test_budget_guard_refuses_models_without_prices(tmp_path):
+    with FakeLLM() as server:
+        make_experiment(tmp_path, models=HTTP_MODELS)
+        providers = {"openrouter": {"base_url": server.base_url, "api_key_env": None}}
+        write_config(tmp_path, providers=providers, max_cost_usd=50)
+        refused = run_snakemake(tmp_path, "all_evaluations", check=False)
+    assert refused.returncode != 0
+    assert "18 pending calls go to models without prices (judge, writer)" in refused.stderr
+    assert server.requests == []

@@ -107,19 +107,55 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    """What the cohort will still call and cost; also written to <cohort>/plan.csv."""
+    from .cost_plan import format_plan, plan_csv
+    from .fileio import write_atomic
+    from .workflow_plan import WorkflowPlan
+
+    config = _load_config(args)
+    plan = WorkflowPlan.load(config, os.environ.get("DD_COHORT")).cost_plan()
+    out = Path(config["data_root"]) / "cohorts" / plan.cohort_id / "plan.csv"
+    write_atomic(out, plan_csv(plan))
+    print(format_plan(plan))
+    print(f"-> {out}")
+    return 0
+
+
+def cmd_cost(args) -> int:
+    """Recorded spend per stage and model: the cohort's, then the whole store's."""
+    from .cohort import read_membership
+    from .status import cohort_metadata_paths, format_spend, spend_rows, store_metadata_paths
+
+    config = _load_config(args)
+    data_root = config["data_root"]
+    cohort_id = args.cohort or _planned_cohort(config)
+    membership = Path(data_root) / "cohorts" / cohort_id / "membership.csv"
+    if membership.is_file():
+        rows = spend_rows(cohort_metadata_paths(data_root, read_membership(membership)))
+        print(format_spend(rows, f"cohort {cohort_id}"))
+    else:
+        print(f"cohort {cohort_id}: not planned yet")
+    print(format_spend(spend_rows(store_metadata_paths(data_root)), f"whole store {data_root}"))
+    return 0
+
+
+def _planned_cohort(config: dict) -> str:
+    """The cohort the config plans, as snakemake does (DD_COHORT included)."""
+    from .cohort import plan_cohort
+    from .experiment import load_experiment
+
+    experiment = load_experiment(config["data_root"], config["templates_root"])
+    return plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"]).cohort_id
+
+
 def cmd_status(args) -> int:
     """A cohort's generations by state, from its files (works during a run)."""
-    from .cohort import plan_cohort, read_membership
-    from .experiment import load_experiment
+    from .cohort import read_membership
     from .status import cohort_status, format_status
 
     config = _load_config(args)
-    cohort_id = args.cohort
-    if not cohort_id:
-        experiment = load_experiment(config["data_root"], config["templates_root"])
-        cohort_id = plan_cohort(
-            experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"]
-        ).cohort_id
+    cohort_id = args.cohort or _planned_cohort(config)
     membership = Path(config["data_root"]) / "cohorts" / cohort_id / "membership.csv"
     if not membership.is_file():
         raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=membership)
@@ -192,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="write score tables from the gens store now (even mid-run)")
     experiment_args(results)
     results.set_defaults(func=cmd_results)
+
+    plan_cost = sub.add_parser(
+        "plan", help="pending LLM calls and their estimated tokens and cost, per stage and model"
+    )
+    experiment_args(plan_cost)
+    plan_cost.set_defaults(func=cmd_plan)
+
+    cost = sub.add_parser("cost", help="recorded cost and tokens per stage and model: the cohort's and the store's")
+    experiment_args(cost)
+    cost.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+    cost.set_defaults(func=cmd_cost)
 
     status = sub.add_parser("status", help="a cohort's generations: planned, done, failed (why), pending; spend")
     experiment_args(status)

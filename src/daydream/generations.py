@@ -137,6 +137,13 @@ class GenerationIndex:
             self._specs.clear()
         return self._rows
 
+    def use_rows(self, rows) -> dict[tuple[str, str], MembershipRow]:
+        """The cohort's rows from memory (the cost plan, before the membership file exists)."""
+        self._rows = {(r.stage, r.gen_id): r for r in rows}
+        self._rows_key = None
+        self._specs.clear()
+        return self._rows
+
     def gen_ids(self, stage: str) -> list[str]:
         return [gen_id for (s, gen_id) in self._rows if s == stage]
 

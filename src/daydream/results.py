@@ -230,7 +230,17 @@ RESULT_FILES = {
     "perfect": "perfect_score_paths.csv",
     "agreement": "evaluator_agreement.csv",
     "replicates": "replicate_variance.csv",
+    "cost": "cost_by_stage_model.csv",
 }
+
+
+def spend_table(data_root: str | Path):
+    """Recorded cost and tokens per stage and model over the store (status.spend_rows)."""
+    import pandas as pd
+
+    from .status import SPEND_COLUMNS, spend_rows, store_metadata_paths
+
+    return pd.DataFrame(spend_rows(store_metadata_paths(data_root)), columns=SPEND_COLUMNS).round({"cost_usd": 6})
 
 
 def write_results(data_root: str | Path, out_dir: str | Path) -> dict:
@@ -247,6 +257,7 @@ def write_results(data_root: str | Path, out_dir: str | Path) -> dict:
         "perfect": perfect_score_paths(scores),
         "agreement": evaluator_agreement(scores),
         "replicates": replicate_variance(scores),
+        "cost": spend_table(data_root),
     }
     for name, table in tables.items():
         write_atomic(out_dir / RESULT_FILES[name], table.to_csv(index=False))

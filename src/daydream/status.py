@@ -117,3 +117,65 @@ def format_failures(status: CohortStatus, ids_per_reason: int | None = None) -> 
         lines.append(f"  {stage} ({len(gen_ids)}): {reason}")
         lines.append(f"    {', '.join(shown)}{more}")
     return "\n".join(lines)
+
+
+SPEND_COLUMNS = [
+    "stage",
+    "model_id",
+    "provider",
+    "calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "unpriced_calls",
+]
+
+
+def spend_rows(metadata_paths) -> list[dict]:
+    """Recorded spend per stage and model (cost and tokens from each generation's metadata.json);
+    cost_usd sums the priced calls, unpriced_calls counts remote calls without a price."""
+    totals: dict[tuple[str, str], dict] = {}
+    for path in metadata_paths:
+        try:
+            metadata = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(metadata, dict) or metadata.get("mode") != "llm":
+            continue
+        stage = metadata.get("stage") or Path(path).parent.parent.name
+        model_id = metadata.get("llm_model_id") or metadata.get("model_id") or metadata.get("model") or ""
+        provider = metadata.get("provider") or ""
+        row = totals.setdefault(
+            (stage, model_id), dict(zip(SPEND_COLUMNS, [stage, model_id, provider, 0, 0, 0, 0.0, 0], strict=True))
+        )
+        usage = metadata.get("usage") or {}
+        row["calls"] += 1
+        row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+        row["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+        if isinstance(metadata.get("cost"), int | float):
+            row["cost_usd"] += metadata["cost"]
+        elif provider != "offline":
+            row["unpriced_calls"] += 1
+    order = {stage: i for i, stage in enumerate(STAGES)}
+    return sorted(totals.values(), key=lambda row: (order.get(row["stage"], len(order)), row["model_id"]))
+
+
+def store_metadata_paths(data_root: str | Path):
+    return sorted(Path(data_root).glob(f"gens/*/*/{METADATA}"))
+
+
+def cohort_metadata_paths(data_root: str | Path, rows):
+    return [Path(data_root) / "gens" / row.stage / row.gen_id / METADATA for row in rows]
+
+
+def format_spend(rows: list[dict], title: str) -> str:
+    lines = [title, f"{'stage':<11}{'model':<24}{'calls':>7}{'in tokens':>12}{'out tokens':>12}{'cost $':>11}"]
+    for row in rows:
+        lines.append(
+            f"{row['stage']:<11}{row['model_id'][:23]:<24}{row['calls']:>7}{row['prompt_tokens']:>12,}"
+            f"{row['completion_tokens']:>12,}{row['cost_usd']:>11.4f}"
+            + (f"  (+{row['unpriced_calls']} without price)" if row["unpriced_calls"] else "")
+        )
+    total = sum(row["cost_usd"] for row in rows)
+    lines.append(f"{'total':<35}{sum(r['calls'] for r in rows):>7}{'':>24}{total:>11.4f}")
+    return "\n".join(lines)

@@ -123,5 +123,19 @@ class WorkflowPlan:
 
         return {name: endpoint(self.config, name).max_concurrency for name in self.provider_names}
 
+    def cost_plan(self):
+        """What the cohort will still call and cost (cost_plan.py), from its membership built in
+        memory: known before the cohort's checkpoint has run."""
+        from .cost_plan import cost_plan
+
+        rows = self.membership_rows()
+        return cost_plan(self.generation_index(), rows, self.cohort_id, self.config, self.prices())
+
+    def membership_rows(self):
+        """The cohort's membership built in memory: the rows its cohort jobs write."""
+        from .cohort import build_membership
+
+        return build_membership(self.cohort, self.experiment)
+
     def generation_index(self) -> GenerationIndex:
         return GenerationIndex(self.experiment, self.config, self.cohort.combos, self.data_root)

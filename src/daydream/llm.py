@@ -140,10 +140,12 @@ def chat_completion(
     session=None,
     sleep=time.sleep,
     rng=random.random,
+    before_attempt=None,
 ) -> Completion:
     """One chat completion. Retried, with backoff or as Retry-After says: 408, 429 and 5xx,
     timeouts, connection errors, and 200 bodies that are no completion; at most
-    policy.max_attempts attempts. Other statuses fail at once."""
+    policy.max_attempts attempts. Other statuses fail at once. before_attempt() runs before each
+    attempt (the provider's rate limit)."""
     import requests
 
     session = session or requests.Session()
@@ -162,6 +164,8 @@ def chat_completion(
     retries = []
     for attempt in range(1, policy.max_attempts + 1):
         wait = None
+        if before_attempt is not None:
+            before_attempt()
         try:
             response = session.post(url, headers=headers, json=payload, timeout=policy.timeout_s)
         except (requests.Timeout, requests.ConnectionError) as exc:
@@ -224,6 +228,14 @@ def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=
         return offline_completion(stage=stage, prompt=prompt, model=request.model, max_tokens=request.max_tokens)
     if missing_api_key(endpoint.base_url, endpoint.api_key_env):
         raise InputError(f"no API key: set {endpoint.api_key_env} in the environment or in .env", field="api_key_env")
+    before_attempt = None
+    if endpoint.requests_per_minute:
+        from functools import partial
+
+        from .rate_limit import limit_file, wait_turn
+
+        path = limit_file(endpoint.base_url, endpoint.api_key_env)
+        before_attempt = partial(wait_turn, path, endpoint.requests_per_minute, sleep)
     return chat_completion(
         base_url=endpoint.base_url,
         api_key=api_key_from(endpoint.api_key_env),
@@ -235,4 +247,5 @@ def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=
         policy=endpoint.policy,
         session=session,
         sleep=sleep,
+        before_attempt=before_attempt,
     )

@@ -20,13 +20,14 @@ class Endpoint:
     api_key_env: str | None
     policy: RetryPolicy
     max_concurrency: int  # calls in flight when no `--resources NAME=N` is given
+    requests_per_minute: int | None = None  # rate_limit.py
 
 
 def provider_settings(config: dict, name: str) -> dict:
     """A provider's settings: its own keys over the global `llm` ones (the schema's defaults)."""
     llm = config["llm"]
     own = (config.get("providers") or {}).get(name) or {}
-    merged = {key: own.get(key, llm[key]) for key in (*POLICY_KEYS, "max_concurrency")}
+    merged = {key: own.get(key, llm[key]) for key in (*POLICY_KEYS, "max_concurrency", "requests_per_minute")}
     merged.update(base_url=own.get("base_url"), api_key_env=own.get("api_key_env"))
     return merged
 
@@ -35,7 +36,9 @@ def endpoint(config: dict, name: str) -> Endpoint:
     settings = provider_settings(config, name)
     base_url = settings["base_url"].rstrip("/") if settings["base_url"] else None
     policy = RetryPolicy(**{key: settings[key] for key in POLICY_KEYS})
-    return Endpoint(name, base_url, settings["api_key_env"], policy, settings["max_concurrency"])
+    return Endpoint(
+        name, base_url, settings["api_key_env"], policy, settings["max_concurrency"], settings["requests_per_minute"]
+    )
 
 
 def resolve_endpoint(model: Model, config: dict) -> Endpoint:

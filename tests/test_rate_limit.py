@@ -1,0 +1,60 @@
+"""requests_per_minute: held across processes on one machine, and by the HTTP client."""
+
+import multiprocessing
+import time
+
+from daydream import rate_limit
+from daydream.llm import complete
+from daydream.providers import endpoint
+from daydream.settings import validate_config
+
+from llm_server import FakeLLM
+
+
+def _take_turns(path, count, start, times):
+    from daydream.rate_limit import wait_turn
+
+    start.wait()
+    for _ in range(count):
+        wait_turn(path, 3, window_s=1.0)
+        times.append(time.time())
+
+
+def test_two_processes_share_one_limit(tmp_path):
+    """3 a second between two processes that each want 4 turns: the 8 turns take over 2 s, and
+    no second holds more than 3 (each process limiting itself alone would allow 6)."""
+    context = multiprocessing.get_context("spawn")
+    manager = context.Manager()
+    times, start = manager.list(), context.Event()
+    path = tmp_path / "limit.json"
+    workers = [context.Process(target=_take_turns, args=(path, 4, start, times)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    turns = sorted(times)
+    assert len(turns) == 8
+    assert all(later - earlier >= 0.98 for earlier, later in zip(turns, turns[3:], strict=False))
+
+
+def test_the_client_waits_its_turn_for_each_attempt(tmp_path, monkeypatch):
+    """A provider with requests_per_minute: 2 (the window shortened to 1 s for the test): of three
+    calls and one retried attempt, the third request starts a window after the first."""
+    monkeypatch.setattr(rate_limit, "WINDOW_S", 1.0)
+    monkeypatch.setattr(rate_limit.tempfile, "gettempdir", lambda: str(tmp_path))
+    from daydream.archive import Request
+
+    with FakeLLM() as server:
+        server.faults = ["500"]  # the first attempt fails: its retry needs a turn of its own
+        config = validate_config(
+            {"providers": {"loop": {"base_url": server.base_url, "requests_per_minute": 2, "backoff_base_s": 0.01}}}
+        )
+        started = []
+        for n in range(3):
+            started.append(time.time())
+            complete(endpoint(config, "loop"), Request("loop", "m", 10, 0.0), f"prompt {n}", "evaluation")
+        finished = time.time()
+    assert len(server.requests) == 4
+    assert finished - started[0] >= 1.0  # 4 requests at 2 a window: the last waited for a new window

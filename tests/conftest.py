@@ -143,6 +143,22 @@ def run_snakemake(
     return result
 
 
+def run_together(target, arguments: list[tuple], timeout: float = 120) -> None:
+    """Run target(*args, start) in one new process per args tuple, released at the same moment by
+    the `start` event; fails unless every process exits cleanly."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=target, args=(*args, start)) for args in arguments]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=timeout)
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)
+
+
 def cohort_settings(**config):
     """Cohort settings from a config (validated: the schema's defaults fill the rest)."""
     from daydream.settings import validate_config

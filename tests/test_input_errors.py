@@ -1,5 +1,7 @@
 """Every input error names the file and the row or field (SPEC section 10)."""
 
+import json
+
 import pytest
 
 from daydream.cohort import plan_cohort
@@ -26,6 +28,17 @@ def edit(path, old, new):
     text = path.read_text(encoding="utf-8")
     assert old in text
     path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def curated_store(data, essay_template):
+    """selected_essays.txt naming essay e1 of draft d1 (combo combo_v1_x) in the store."""
+    write(data / "2_tasks/selected_essays.txt", "e1\n")
+    write(data / "gens/essay/e1/metadata.json", json.dumps({"parent_gen_id": "d1", "template_id": essay_template}))
+    write(
+        data / "gens/draft/d1/metadata.json",
+        json.dumps({"combo_id": "combo_v1_x", "template_id": "ideas", "llm_model_id": "gen-off"}),
+    )
+    return data
 
 
 def expect(root, *fragments):
@@ -184,13 +197,7 @@ def test_config_schema_errors_name_the_key():
 
 
 def test_curated_unknown_template_names_table(exp_dir):
-    data = exp_dir / "data"
-    write(data / "2_tasks/selected_essays.txt", "e1\n")
-    write(data / "gens/essay/e1/metadata.json", '{"parent_gen_id": "d1", "template_id": "gone-essay"}')
-    write(
-        data / "gens/draft/d1/metadata.json",
-        '{"combo_id": "combo_v1_x", "template_id": "ideas", "llm_model_id": "gen-off"}',
-    )
+    curated_store(exp_dir / "data", essay_template="gone-essay")
     expect(exp_dir, "essay_templates.csv", "gone-essay", "field 'template_id'")
 
 
@@ -276,13 +283,7 @@ def test_cube_size_is_checked_before_combos_are_enumerated(exp_dir, monkeypatch)
 def test_combo_mappings_rows_are_checked_before_any_file_is_opened(exp_dir, row, field):
     """combo_mappings.csv is a generated file a user may edit; in curated mode its concept ids
     become description file paths."""
-    data = exp_dir / "data"
-    write(data / "2_tasks/selected_essays.txt", "e1\n")
-    write(data / "gens/essay/e1/metadata.json", '{"parent_gen_id": "d1", "template_id": "plain-essay"}')
-    write(
-        data / "gens/draft/d1/metadata.json",
-        '{"combo_id": "combo_v1_x", "template_id": "ideas", "llm_model_id": "gen-off"}',
-    )
+    data = curated_store(exp_dir / "data", essay_template="plain-essay")
     write(data / "combo_mappings.csv", f"combo_id,version,concept_id,description_level,k_max,created_at\n{row}\n")
     expect(exp_dir, "combo_mappings.csv", "row 1", f"field '{field}'")
 

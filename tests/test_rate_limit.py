@@ -8,10 +8,11 @@ from daydream.llm import complete
 from daydream.providers import endpoint
 from daydream.settings import validate_config
 
+from conftest import run_together
 from llm_server import FakeLLM
 
 
-def _take_turns(path, count, start, times):
+def _take_turns(path, count, times, start):
     from daydream.rate_limit import wait_turn
 
     start.wait()
@@ -23,17 +24,8 @@ def _take_turns(path, count, start, times):
 def test_two_processes_share_one_limit(tmp_path):
     """3 a second between two processes that each want 4 turns: the 8 turns take over 2 s, and
     no second holds more than 3 (each process limiting itself alone would allow 6)."""
-    context = multiprocessing.get_context("spawn")
-    manager = context.Manager()
-    times, start = manager.list(), context.Event()
-    path = tmp_path / "limit.json"
-    workers = [context.Process(target=_take_turns, args=(path, 4, start, times)) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    times = multiprocessing.get_context("spawn").Manager().list()
+    run_together(_take_turns, [(tmp_path / "limit.json", 4, times)] * 2, timeout=60)
     turns = sorted(times)
     assert len(turns) == 8
     assert all(later - earlier >= 0.98 for earlier, later in zip(turns, turns[3:], strict=False))

@@ -1,10 +1,9 @@
 """Runs that share one data root: two checkouts at once, and concurrent writers of shared files."""
 
-import multiprocessing
 import subprocess
 import time
 
-from conftest import copy_workflow, make_experiment, run_env, snakemake_command, write_config
+from conftest import copy_workflow, make_experiment, run_env, run_together, snakemake_command, write_config
 from llm_server import FakeLLM
 
 HTTP_MODELS = (
@@ -70,15 +69,7 @@ def _append_combos(path, first, count, start):
 
 def test_concurrent_appends_to_combo_mappings_lose_nothing(tmp_path):
     path = tmp_path / "combo_mappings.csv"
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    workers = [context.Process(target=_append_combos, args=(path, first, 150, start)) for first in (0, 1000)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    run_together(_append_combos, [(path, 0, 150), (path, 1000, 150)])
     lines = path.read_text().splitlines()
     assert lines[0].startswith("combo_id,") and lines.count(lines[0]) == 1
     assert len(lines) == 1 + 2 * 150 * 2  # every combo of both writers, one row per concept

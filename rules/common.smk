@@ -46,7 +46,7 @@ os.environ.update(
 
 wildcard_constraints:
     stage=STAGE_PATTERN,
-    gen_id="[A-Za-z0-9_-][A-Za-z0-9._-]*",
+    gen_id=PLAN.generated_id_pattern(),
 
 
 MEMBERSHIP_READY = []  # not empty once the membership checkpoint's output exists in this run

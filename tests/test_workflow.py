@@ -625,3 +625,63 @@ def test_budget_guard_refuses_models_without_prices(tmp_path):
     assert refused.returncode != 0
     assert "18 pending calls go to models without prices (judge, writer)" in refused.stderr
     assert server.requests == []
+
+
+def stored_files(root):
+    """Every file of the store's drafts and essays, with its bytes and modification time."""
+    files = [p for stage in ("draft", "essay") for p in (root / "data/gens" / stage).rglob("*") if p.is_file()]
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+
+
+def test_rescoring_stored_essays_makes_only_the_new_evaluation_calls(tmp_path):
+    """curated_mode: evaluate. 5 stored essays, 2 evaluation templates, 1 new evaluation model:
+    exactly 10 calls, all evaluations by the new model; the stored essays and their drafts are
+    neither called again nor touched; a second run calls nothing and keeps the same ids."""
+    with FakeLLM() as server:
+        env = http_setup(tmp_path, server)
+        run_snakemake(tmp_path, "all", env=env)
+        assert len(server.requests) == 18
+        config = str(tmp_path / "config.yaml")
+        select = [sys.executable, "-m", "daydream", "select-top", "--n", "5", "--config", config]
+        subprocess.run(select, cwd=tmp_path, check=True, capture_output=True, env=run_env(env))
+        chosen = [
+            line
+            for line in (tmp_path / "data/2_tasks/selected_essays.txt").read_text().splitlines()
+            if not line.startswith("#")
+        ]
+        assert len(chosen) == 5
+        models = tmp_path / "data/1_raw/llm_models.csv"
+        models.write_text(
+            models.read_text().replace(
+                "judge,vendor/judge-1,openrouter,Judge,false,true", "judge,vendor/judge-1,openrouter,Judge,false,false"
+            )
+            + "judge2,vendor/judge-2,openrouter,Judge 2,false,true\n"
+        )
+        before = stored_files(tmp_path)
+        rescore = ("all", "--config", "curated_mode=evaluate")
+        run_snakemake(tmp_path, *rescore, env=env)
+        new = server.requests[18:]
+        assert len(new) == 5 * 2 * 1
+        assert {r["body"]["model"] for r in new} == {"vendor/judge-2"}
+        assert stored_files(tmp_path) == before  # drafts and essays: not one file written
+        manifests = {
+            p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "data/cohorts").glob("*/manifest.json")
+        }
+        (rescore_id,) = [cid for cid, m in manifests.items() if m["mode"] == "rescore"]
+        assert manifests[rescore_id]["essays"] == sorted(chosen)
+        rows = membership_at_cohort(tmp_path / "data", rescore_id)
+        assert {r["parent_gen_id"] for r in rows} == set(chosen) and {r["stage"] for r in rows} == {"evaluation"}
+        run_snakemake(tmp_path, *rescore, env=env)
+        assert len(server.requests) == 28  # nothing again
+        assert membership_at_cohort(tmp_path / "data", rescore_id) == rows  # the same ids
+        scored = [r for r in scores(tmp_path) if r["cohort_id"] == rescore_id]
+        assert len(scored) == 10 and all(r["error"] == "" for r in scored)
+
+
+def test_rescoring_needs_a_selection_of_stored_essays(tiny):
+    result = run_snakemake(tiny, "cohort", "--config", "curated_mode=evaluate", check=False)
+    assert result.returncode != 0 and "selected_essays.txt" in result.stderr and "does not exist" in result.stderr
+    (tiny / "data/2_tasks").mkdir(parents=True)
+    (tiny / "data/2_tasks/selected_essays.txt").write_text("notstored1\n")
+    result = run_snakemake(tiny, "cohort", "--config", "curated_mode=evaluate", check=False)
+    assert result.returncode != 0 and "essay notstored1 has no parsed.txt in the store" in result.stderr

@@ -175,7 +175,12 @@ def cmd_select_top(args) -> int:
         raise InputError("no score pivot yet: run `snakemake results` (or `daydream results`) first", file=pivot)
     out = selected_essays_path(config["data_root"])
     chosen = write_selected_essays(pivot, out, args.n or config["top_n"])
-    print(f"{len(chosen)} essays -> {out}; the next run is a curated cohort of them (delete the file to go back)")
+    print(
+        f"{len(chosen)} essays -> {out}; the next run is a curated cohort of them: with curated_mode regenerate "
+        "(the default) their drafts and essays are made again under new ids; with curated_mode evaluate "
+        "(--config curated_mode=evaluate) the stored essays are scored again as they are, only evaluation calls. "
+        "Delete the file to go back."
+    )
     return 0
 
 

@@ -44,14 +44,23 @@ class CuratedEssay:
     essay_replicate: int
 
 
+@dataclass(frozen=True)
+class StoredEssay:
+    """An essay in the store that a re-scoring cohort evaluates as it is."""
+
+    gen_id: str
+    combo_id: str
+
+
 @dataclass
 class CohortPlan:
     cohort_id: str
     manifest: dict
     combos: list[Combo]
-    mode: str  # "cartesian" or "curated"
+    mode: str  # "cartesian", "curated" (regenerate the selected essays) or "rescore" (evaluate them)
     curated: list[CuratedEssay] = field(default_factory=list)
     selection: dict | None = None  # how the combos were chosen, recorded in the manifest
+    stored_essays: list[StoredEssay] = field(default_factory=list)  # rescore: the essays in the store
 
     def manifest_document(self) -> dict:
         doc = {"cohort_id": self.cohort_id, "mode": self.mode, **self.manifest}
@@ -68,6 +77,7 @@ class Settings:
     combo_selection: str
     cover_t: int
     cover_time_limit_s: float
+    curated_mode: str = "regenerate"  # or "evaluate": re-score the selected stored essays
 
 
 def selected_combos_path(data_root: Path) -> Path:
@@ -218,6 +228,21 @@ def plan_cohort(
     selection = None
     curated: list[CuratedEssay] = []
 
+    if selected_essays_path(data_root).exists() and settings.curated_mode == "evaluate":
+        essays = check_stored_essays(data_root, read_selected_essays(selected_essays_path(data_root)))
+        counted = cube_counts(experiment, 0, len(essays))
+        check_cube_size({"draft": 0, "essay": 0, "evaluation": counted["evaluation"]}, max_generations)
+        manifest = ids.cohort_manifest([], [], [], evaluation_templates, [], evaluation_llms)
+        manifest["essays"] = sorted(essay.gen_id for essay in essays)
+        explicit = ids.cohort_override(settings.cohort_id, env_cohort)
+        cohort = explicit or ids.cohort_id(manifest)
+        return CohortPlan(cohort, manifest, [], "rescore", stored_essays=essays)
+    if settings.curated_mode == "evaluate":
+        raise InputError(
+            "curated_mode evaluate re-scores the essays listed in this file, which does not exist "
+            "(daydream select-top writes it)",
+            file=selected_essays_path(data_root),
+        )
     if selected_essays_path(data_root).exists():
         mode = "curated"
         curated = read_curated_essays(data_root, read_selected_essays(selected_essays_path(data_root)))
@@ -259,6 +284,32 @@ def plan_cohort(
     explicit = ids.cohort_override(settings.cohort_id, env_cohort)
     cohort = explicit or ids.cohort_id(manifest)
     return CohortPlan(cohort, manifest, combos, mode, curated, selection)
+
+
+def check_stored_essays(data_root: Path, essay_ids: list[str]) -> list[StoredEssay]:
+    """Essays to re-score must be in the store, parsed, with a combo in their lineage (this
+    store's metadata or the original pipeline's: the essay's combo_id, else its draft's)."""
+    essays = []
+    for essay_id in essay_ids:
+        parsed = Path(data_root) / "gens" / "essay" / essay_id / "parsed.txt"
+        if not parsed.is_file():
+            raise InputError(
+                f"essay {essay_id} has no parsed.txt in the store, so it cannot be re-scored",
+                file=selected_essays_path(data_root),
+                field="gen_id",
+            )
+        meta, path = _read_metadata(data_root, "essay", essay_id)
+        combo = meta.get("combo_id")
+        if not combo:
+            draft_id = _require(meta, path, "essay", essay_id, "parent_gen_id")
+            if not ids.is_safe_id(draft_id):
+                raise InputError(ids.unsafe_id_message(draft_id, "parent_gen_id"), file=path, field="parent_gen_id")
+            draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
+            combo = _require(draft_meta, draft_path, "draft", draft_id, "combo_id")
+        if not ids.is_safe_id(str(combo)):
+            raise InputError(ids.unsafe_id_message(combo, "combo_id"), file=path, field="combo_id")
+        essays.append(StoredEssay(essay_id, str(combo)))
+    return essays
 
 
 def check_curated_references(experiment: Experiment, curated: list[CuratedEssay]) -> None:
@@ -361,7 +412,15 @@ def _evaluation_rows(plan: CohortPlan, experiment: Experiment, essays: list[Memb
     return rows
 
 
+def _stored_essay_rows(plan: CohortPlan) -> list[MembershipRow]:
+    """Rescore: the stored essays the evaluations hang from; they are not this cohort's rows."""
+    return [MembershipRow("essay", e.gen_id, plan.cohort_id, "", e.combo_id, "", "", 1) for e in plan.stored_essays]
+
+
 def build_membership(plan: CohortPlan, experiment: Experiment) -> list[MembershipRow]:
+    if plan.mode == "rescore":
+        stored = _stored_essay_rows(plan)
+        return check_integrity(_evaluation_rows(plan, experiment, stored), stored_parents=stored)
     if plan.mode == "curated":
         drafts, essays = _curated_rows(plan)
     else:
@@ -369,10 +428,10 @@ def build_membership(plan: CohortPlan, experiment: Experiment) -> list[Membershi
     return check_integrity(drafts + essays + _evaluation_rows(plan, experiment, essays))
 
 
-def check_integrity(rows: list[MembershipRow]) -> list[MembershipRow]:
+def check_integrity(rows: list[MembershipRow], stored_parents: list[MembershipRow] = ()) -> list[MembershipRow]:
     """Drop (stage, gen_id) duplicates; every row's parent must be a generation of the parent
-    stage in the cohort (an essay's a draft, an evaluation's an essay)."""
-    seen: set[tuple[str, str]] = set()
+    stage in the cohort (an essay's a draft, an evaluation's an essay), or a stored one it names."""
+    seen: set[tuple[str, str]] = {(row.stage, row.gen_id) for row in stored_parents}
     unique = []
     for row in rows:
         key = (row.stage, row.gen_id)

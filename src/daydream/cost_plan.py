@@ -142,10 +142,9 @@ def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices
         """The length of the text that fills the template: the parent's, stored or estimated."""
         if gen.stage == "draft":
             return sum(_file_chars(concept.path, chars) for concept in gen.concepts)
-        parent_key = (PARENT_STAGE[gen.stage], gen.row.parent_gen_id)
-        parent = gens.get(parent_key)
-        if parent is not None and Path(parent.parsed_path).is_file():
-            return _file_chars(parent.parsed_path, chars)
+        if gen.parent and Path(gen.parent).is_file():  # stored (a re-scoring cohort's are all stored)
+            return _file_chars(gen.parent, chars)
+        parent = gens.get((PARENT_STAGE[gen.stage], gen.row.parent_gen_id))
         while parent is not None and parent.mode == "copy":  # a copy essay is its draft's text
             parent = gens.get((PARENT_STAGE[parent.stage], parent.row.parent_gen_id))
         if parent is None:

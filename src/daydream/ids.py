@@ -124,6 +124,8 @@ def cohort_id(manifest: dict) -> str:
         "prompt_versions": None,
         "pipeline_version": PIPELINE_VERSION,
     }
+    if manifest.get("essays"):  # a re-scoring cohort: which stored essays it evaluates
+        payload["essays"] = manifest["essays"]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return "cohort-" + hashlib.blake2s(text.encode("utf-8"), digest_size=6).hexdigest()
 

@@ -14,6 +14,8 @@ TEMPLATE_VARIABLES = {
 }
 # a regular expression matching a stage name, for Snakemake's wildcard constraints
 STAGE_PATTERN = "|".join(STAGES)
+# and a gen_id (a safe id: no '/', not starting with '.')
+GEN_ID_PATTERN = "[A-Za-z0-9_-][A-Za-z0-9._-]*"
 
 # the files of one generation: data_root/gens/<stage>/<gen_id>/<name>
 PROMPT = "prompt.txt"

@@ -4,6 +4,7 @@ the providers, and the cohort rules' inputs. Per-generation specs live in genera
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def settings_from_config(config: dict) -> Settings:
         description_level=config["description_level"],
         cohort_id=config["cohort_id"],
         combo_selection=config["combo_selection"],
+        curated_mode=config["curated_mode"],
         cover_t=config["cover_t"],
         cover_time_limit_s=config["cover_time_limit_s"],
     )
@@ -139,3 +141,15 @@ class WorkflowPlan:
 
     def generation_index(self) -> GenerationIndex:
         return GenerationIndex(self.experiment, self.config, self.cohort.combos, self.data_root)
+
+    def generated_id_pattern(self) -> str:
+        """The gen_ids the generation rules may build: any, except the stored essays a re-scoring
+        cohort evaluates (no rule of this cohort may rebuild them: Snakemake deletes a job's
+        outputs before it runs)."""
+        from .stages import GEN_ID_PATTERN
+
+        stored = [essay.gen_id for essay in self.cohort.stored_essays]
+        if not stored:
+            return GEN_ID_PATTERN
+        # the lookahead sees the rest of the path: the id ends at '/' (or at the end of a value)
+        return f"(?!(?:{'|'.join(re.escape(gen_id) for gen_id in sorted(stored))})(?:/|$)){GEN_ID_PATTERN}"

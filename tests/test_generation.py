@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from daydream.archive import Request, archive_response, find_archived, request_key, stash_unarchived_raw
+from daydream.archive import Request, archive_response, find_archived, request_key
 from daydream.cohort import MembershipRow
 from daydream.credentials import api_key_from, is_loopback
 from daydream.engine import perform_call
@@ -161,16 +161,22 @@ def test_atomic_write_follows_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o664
 
 
-def test_stash_unarchived_raw_only_when_not_archived(tmp_path):
+def test_a_raw_in_no_archive_becomes_the_response_to_its_prompt(tmp_path):
+    """A raw.txt written by the original pipeline (no responses/, its metadata keys): archived as
+    the answer to the generation's request, so generating makes no call; one already archived is
+    left alone."""
     gen = draft_generation(tmp_path)
-    assert stash_unarchived_raw(gen.gen_dir) is None  # nothing to keep
-    write_prompt(gen)
-    generate(gen, perform_call, None, fixed_now)
-    assert stash_unarchived_raw(gen.gen_dir) is None  # already in responses/
-    write(gen.gen_dir / "raw.txt", "older text")
-    kept = stash_unarchived_raw(gen.gen_dir)
-    assert json.loads(kept.read_text())["text"] == "older text"
-    assert json.loads(kept.read_text())["metadata"]["gen_id"] == "g1"
+    write(gen.gen_dir / "raw.txt", "Step 1\n<essay>An essay the original pipeline paid for.</essay>\nline 3\n")
+    write(gen.gen_dir / "metadata.json", json.dumps({"model_id": "gen-off", "template_id": "ideas"}))
+    prompt, imported = write_prompt(gen)
+    record = json.loads(imported.read_text())
+    assert record["request_key"] == request_key(gen.request, prompt) and record["provider"] == "imported"
+
+    log = generate(gen, perform_call, None, fixed_now)  # the offline provider would answer differently
+    assert "reused the archived response" in log
+    assert open(gen.parsed_path).read().strip() == "An essay the original pipeline paid for."
+    assert write_prompt(gen)[1] is None  # archived now: nothing to import again
+    assert len(list((gen.gen_dir / "responses").glob("*.json"))) == 1  # and no call was archived
 
 
 def test_rendering_runs_no_code_from_a_template(tmp_path):

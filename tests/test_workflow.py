@@ -428,22 +428,26 @@ def test_pinned_cohort_grows_without_new_calls_for_existing_generations(tmp_path
     assert len([r for r in membership_at_cohort(tmp_path / "data", "grow") if r["stage"] == "draft"]) == 6
 
 
-def test_foreign_raw_is_kept_when_a_new_prompt_reruns_the_call(tmp_path):
-    """A raw.txt from an older store (not in responses/) survives a re-render of its prompt."""
+def test_a_raw_from_an_older_store_is_never_paid_for_again(tmp_path):
+    """A raw.txt in no archived response (the original pipeline's store, another tool): when its
+    prompt is rendered again (here: an edited template re-renders every draft prompt), it is
+    archived as the answer to that prompt and used; the other drafts are called again."""
     with FakeLLM() as server:
         env = http_setup(tmp_path, server)
         run_snakemake(tmp_path, "all_drafts", env=env)
         draft = next(r for r in membership(tmp_path) if r["stage"] == "draft")
         folder = gen_dir(tmp_path, draft)
         shutil.rmtree(folder / "responses")  # as if written by another tool
-        (folder / "raw.txt").write_text("an old paid response\nline 2\nline 3\n")
+        old = 'Step 1\n<essay-idea stage="1">\nan old paid idea\n</essay-idea>\nline 5\n'
+        (folder / "raw.txt").write_text(old)
+        (folder / "metadata.json").write_text(json.dumps({"model_id": "writer", "template_id": "ideas"}))
         template = tmp_path / "templates/draft/ideas.txt"
         template.write_text(template.read_text() + "Be concise.\n")
         run_snakemake(tmp_path, "all_drafts", env=env)
-        assert len(server.requests) == 6  # the new prompts were called
-    (kept,) = (folder / "responses").glob("imported-*.json")
-    assert json.loads(kept.read_text())["text"] == "an old paid response\nline 2\nline 3\n"
-    assert (folder / "raw.txt").read_text() != "an old paid response\nline 2\nline 3\n"
+        assert len(server.requests) == 3 + 2  # the other two drafts' new prompts only
+    (kept,) = (folder / "responses").glob("*.json")
+    assert json.loads(kept.read_text())["text"] == old and (folder / "raw.txt").read_text() == old
+    assert json.loads((folder / "metadata.json").read_text())["reused_response"] is True
 
 
 def test_transient_faults_are_retried_inside_a_run(tmp_path):
@@ -685,3 +689,45 @@ def test_rescoring_needs_a_selection_of_stored_essays(tiny):
     (tiny / "data/2_tasks/selected_essays.txt").write_text("notstored1\n")
     result = run_snakemake(tiny, "cohort", "--config", "curated_mode=evaluate", check=False)
     assert result.returncode != 0 and "essay notstored1 has no parsed.txt in the store" in result.stderr
+
+
+def as_original_store(data):
+    """Rewrite a store in the original pipeline's shape: no responses/ archives, and its metadata
+    keys only (model_id, template_id, draft_template, essay_template, parent_gen_id, combo_id; no
+    provider, no usage)."""
+    for folder in data.glob("gens/*/*"):
+        shutil.rmtree(folder / "responses", ignore_errors=True)
+        ours = json.loads((folder / "metadata.json").read_text())
+        original = {
+            key: ours[key] for key in ("gen_id", "stage", "parent_gen_id", "combo_id", "template_id") if ours.get(key)
+        }
+        original["model_id"] = ours["llm_model_id"]
+        if ours["stage"] == "essay":
+            original["essay_template"] = ours["template_id"]
+        (folder / "metadata.json").write_text(json.dumps(original))
+
+
+def test_a_store_written_by_the_original_pipeline_is_read_and_never_paid_again(tmp_path):
+    with FakeLLM() as server:
+        env = http_setup(tmp_path, server)
+        run_snakemake(tmp_path, "all", env=env)
+        assert len(server.requests) == 18
+        as_original_store(tmp_path / "data")
+        shutil.rmtree(tmp_path / ".snakemake")  # and a checkout that never ran it
+        run_snakemake(tmp_path, "all", "--forcerun", "results", env=env)
+        assert len(server.requests) == 18  # nothing it holds is called again
+        table = scores(tmp_path)
+        assert len(table) == 12 and all(r["error"] == "" and r["generation_model"] == "writer" for r in table)
+        config = str(tmp_path / "config.yaml")
+        for command in (["status"], ["cost"], ["select-top", "--n", "2"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "daydream", *command, "--config", config],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                env=run_env(env),
+            )
+            assert done.returncode == 0, done.stderr
+        run_snakemake(tmp_path, "cohort", env=env)  # curated (regenerate) plans from the original's keys
+        run_snakemake(tmp_path, "all_evaluations", "--config", "curated_mode=evaluate", env=env)
+        assert len(server.requests) == 18 + 2 * 2  # re-scoring: the two essays' evaluations only

@@ -76,9 +76,11 @@ def lock_path(gen_dir: Path, key: str) -> Path:
     return archive_dir(gen_dir) / f".{key}.lock"
 
 
-def stash_unarchived_raw(gen_dir: Path) -> Path | None:
-    """Keep a raw.txt that is not in responses/ yet (e.g. from an older store) before a new
-    prompt makes Snakemake re-run its call. Returns the archive file written."""
+def import_unarchived_raw(gen_dir: Path, key: str, request: Request) -> Path | None:
+    """A raw.txt that is in no archived response (written by the original pipeline or another
+    tool) is archived first, as the response to this generation's request, so that it is never
+    paid for again (DD_FORCE_CALL=1 calls anyway). A raw.txt already archived, under any key, is
+    left alone: a new prompt then makes a new call. Returns the archive file written."""
     raw = Path(gen_dir) / RAW
     if not raw.is_file():
         return None
@@ -90,11 +92,26 @@ def stash_unarchived_raw(gen_dir: Path) -> Path | None:
                 return None
         except (OSError, json.JSONDecodeError):
             continue
-    metadata = None
     try:
         metadata = json.loads((Path(gen_dir) / METADATA).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        pass
-    target = folder / f"imported-{archive_stamp()}.json"
-    write_json_atomic(target, {"text": text, "metadata": metadata, "source": "raw.txt kept before a new prompt"})
-    return target
+        metadata = {}
+    metadata = metadata if isinstance(metadata, dict) else {}
+    usage = metadata.get("usage") if isinstance(metadata.get("usage"), dict) else {}
+    tokens = {name: int(usage.get(name) or 0) for name in ("prompt_tokens", "completion_tokens")}
+    record = {
+        "request_key": key,
+        "text": text,
+        "finish_reason": metadata.get("finish_reason") or "stop",
+        "usage": {**tokens, "total_tokens": sum(tokens.values())},
+        "provider": metadata.get("provider") or "imported",
+        "model": metadata.get("model") or request.model,
+        "duration_s": 0.0,
+        "attempts": 0,
+        "retries": [],
+        "response_id": None,
+        "created_at": metadata.get("created_at") or now_iso(),
+        "source": "raw.txt found without an archived response",
+        "metadata": metadata,
+    }
+    return archive_response(gen_dir, key, record)

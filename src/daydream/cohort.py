@@ -117,11 +117,13 @@ def _read_metadata(data_root: Path, stage: str, gen_id: str) -> tuple[dict, Path
         raise InputError(f"{stage} {gen_id}: invalid JSON: {exc}", file=path, line=exc.lineno) from None
 
 
-def _require(meta: dict, path: Path, stage: str, gen_id: str, name: str) -> str:
-    value = meta.get(name)
-    if value in (None, ""):
-        raise InputError(f"{stage} {gen_id}: missing field {name!r} in metadata", file=path, field=name)
-    return str(value)
+def _require(meta: dict, path: Path, stage: str, gen_id: str, name: str, *aliases: str) -> str:
+    """A metadata field, under this store's name or one the original pipeline used (aliases)."""
+    for key in (name, *aliases):
+        value = meta.get(key)
+        if value not in (None, ""):
+            return str(value)
+    raise InputError(f"{stage} {gen_id}: missing field {name!r} in metadata", file=path, field=name)
 
 
 def _replicate(meta: dict) -> int:
@@ -142,15 +144,15 @@ def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEs
                 file=essay_path,
                 field="parent_gen_id",
             )
-        essay_template = _require(essay_meta, essay_path, "essay", essay_id, "template_id")
+        essay_template = _require(essay_meta, essay_path, "essay", essay_id, "template_id", "essay_template")
         draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
         curated.append(
             CuratedEssay(
                 essay_gen_id=essay_id,
                 combo_id=_require(draft_meta, draft_path, "draft", draft_id, "combo_id"),
-                draft_template=_require(draft_meta, draft_path, "draft", draft_id, "template_id"),
+                draft_template=_require(draft_meta, draft_path, "draft", draft_id, "template_id", "draft_template"),
                 essay_template=essay_template,
-                llm_model_id=_require(draft_meta, draft_path, "draft", draft_id, "llm_model_id"),
+                llm_model_id=_require(draft_meta, draft_path, "draft", draft_id, "llm_model_id", "model_id"),
                 draft_replicate=_replicate(draft_meta),
                 essay_replicate=_replicate(essay_meta),
             )

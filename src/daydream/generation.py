@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .archive import request_key, stash_unarchived_raw
+from .archive import import_unarchived_raw, request_key
 from .engine import Call
 from .fileio import write_atomic, write_json_atomic
 from .generations import Generation
@@ -32,12 +32,13 @@ def render_prompt(gen: Generation) -> str:
 
 
 def write_prompt(gen: Generation) -> tuple[str, Path | None]:
-    """Render and write prompt.txt; a raw.txt not yet in the archive (an older store's) is kept
-    there first, since a new prompt makes Snakemake run the call again. Returns (prompt, stash)."""
-    stashed = stash_unarchived_raw(gen.gen_dir)
+    """Render and write prompt.txt. A raw.txt in no archived response (an older store's) is first
+    archived as the response to this prompt's request, so it is not paid for again.
+    Returns (prompt, the archive file written for such a raw.txt)."""
     prompt = render_prompt(gen)
+    imported = import_unarchived_raw(gen.gen_dir, request_key(gen.request, prompt), gen.request)
     write_atomic(gen.prompt_path, prompt)
-    return prompt, stashed
+    return prompt, imported
 
 
 def make_call(gen: Generation, prompt: str, force: bool = False) -> Call:

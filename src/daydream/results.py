@@ -49,6 +49,11 @@ def ancestors(gens: Path, stage: str, meta: dict) -> dict[str, tuple[str, dict]]
     return found
 
 
+def model_of(meta: dict) -> str:
+    """The model id in a metadata.json: this store's key, or the original pipeline's."""
+    return meta.get("llm_model_id") or meta.get("model_id") or ""
+
+
 def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
     from .parsers import ParseError, parse_score
 
@@ -95,9 +100,9 @@ def score_rows(data_root: str | Path) -> list[dict]:
             draft = lineage.get("draft", ("", {}))[1]
             essay_cache[essay_id] = {
                 "combo_id": draft.get("combo_id") or essay.get("combo_id") or meta.get("combo_id") or "",
-                "draft_template": draft.get("template_id") or "",
-                "generation_template": essay.get("template_id") or "",
-                "generation_model": draft.get("llm_model_id") or essay.get("llm_model_id") or "",
+                "draft_template": draft.get("template_id") or essay.get("draft_template") or "",
+                "generation_template": essay.get("template_id") or essay.get("essay_template") or "",
+                "generation_model": model_of(draft) or model_of(essay),
                 "generation_response_path": str(gens / "essay" / essay_id / PARSED) if "essay" in lineage else "",
             }
         score, error = _score_or_error(gen_dir, meta)
@@ -107,7 +112,7 @@ def score_rows(data_root: str | Path) -> list[dict]:
                 "parent_gen_id": essay_id,
                 "cohort_id": meta.get("cohort_id") or "",
                 "evaluation_template": meta.get("template_id") or "",
-                "evaluation_llm_model": meta.get("llm_model_id") or "",
+                "evaluation_llm_model": model_of(meta),
                 "replicate": meta.get("replicate") or 1,
                 "score": score,
                 "error": error,

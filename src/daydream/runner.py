@@ -75,9 +75,11 @@ class Runner:
     def render(self, stage: str, gen_id: str, log: str) -> None:
         gen = self.index.get(stage, gen_id)
         with job_log(log, gen.prompt_path) as line:
-            prompt, stashed = write_prompt(gen)
-            if stashed:
-                line(f"kept the existing raw.txt (not in the archive) as {stashed}")
+            prompt, imported = write_prompt(gen)
+            if imported:
+                line(
+                    f"archived the existing raw.txt (in no archived response) as the answer to this prompt: {imported}"
+                )
             line(f"rendered {gen.template}: {len(prompt)} characters")
             if self.prefetch and gen.calls_remote:
                 self.engine().submit(make_call(gen, prompt, self.force))

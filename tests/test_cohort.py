@@ -105,8 +105,20 @@ def test_curated_mode_rebuilds_rows_from_store(tmp_path):
     draft = rows[0]
     task = ids.draft_task_id(combo.combo_id, "ideas", "gen-off")
     assert draft.gen_id == ids.gen_id("draft", task, curated.cohort_id)
-    assert rows[1].gen_id == ids.gen_id("essay", ids.essay_task_id(task, "plain-essay"), curated.cohort_id, "rep1-2")
+    # as the original: the selected essay's stored replicate does not matter, one essay unsalted
+    assert rows[1].gen_id == ids.gen_id("essay", ids.essay_task_id(task, "plain-essay"), curated.cohort_id)
     assert curated.manifest["templates"]["essay"] == ["plain-essay"]
+    # essay replicates 2: two essays of the selected template per selected draft, salted rep1, rep2
+    write(data / "1_raw/replication_config.csv", "stage,replicates\ndraft,3\nessay,2\nevaluation,1\n")
+    experiment, curated = plan_for(tmp_path)
+    rows = build_membership(curated, experiment)
+    assert counts(rows) == {"draft": 1, "essay": 2, "evaluation": 4}
+    assert rows[0].gen_id == ids.gen_id("draft", task, curated.cohort_id)  # no draft replicates
+    expected = [
+        ids.gen_id("essay", ids.essay_task_id(task, "plain-essay"), curated.cohort_id, f"rep{n}") for n in (1, 2)
+    ]
+    assert [r.gen_id for r in rows if r.stage == "essay"] == expected
+    assert [r.replicate for r in rows if r.stage == "essay"] == [1, 2]
 
 
 def test_combo_mappings_are_append_only(tmp_path):

@@ -40,8 +40,6 @@ class CuratedEssay:
     draft_template: str
     essay_template: str
     llm_model_id: str
-    draft_replicate: int
-    essay_replicate: int
 
 
 @dataclass(frozen=True)
@@ -126,13 +124,6 @@ def _require(meta: dict, path: Path, stage: str, gen_id: str, name: str, *aliase
     raise InputError(f"{stage} {gen_id}: missing field {name!r} in metadata", file=path, field=name)
 
 
-def _replicate(meta: dict) -> int:
-    try:
-        return max(1, int(meta.get("replicate") or 1))
-    except (TypeError, ValueError):
-        return 1
-
-
 def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEssay]:
     curated = []
     for essay_id in essay_ids:
@@ -153,8 +144,6 @@ def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEs
                 draft_template=_require(draft_meta, draft_path, "draft", draft_id, "template_id", "draft_template"),
                 essay_template=essay_template,
                 llm_model_id=_require(draft_meta, draft_path, "draft", draft_id, "llm_model_id", "model_id"),
-                draft_replicate=_replicate(draft_meta),
-                essay_replicate=_replicate(essay_meta),
             )
         )
     return curated
@@ -380,13 +369,32 @@ def _cartesian_rows(plan: CohortPlan, experiment: Experiment) -> tuple[list[Memb
     return drafts, essays
 
 
-def _curated_rows(plan: CohortPlan) -> tuple[list[MembershipRow], list[MembershipRow]]:
-    """Each selected essay's draft and essay, rebuilt from the store's metadata under this cohort."""
+def _curated_rows(plan: CohortPlan, essay_replicates: int) -> tuple[list[MembershipRow], list[MembershipRow]]:
+    """Each selected essay's draft and essays, rebuilt from the store's metadata under this cohort,
+    as the original did: one draft (no replicate salt) and `essay_replicates` essays of the selected
+    essay's template (salted rep1, rep2, ... only when there are several)."""
     drafts, essays = [], []
     for item in plan.curated:
-        draft = _draft_row(plan.cohort_id, item.combo_id, item.draft_template, item.llm_model_id, item.draft_replicate)
+        draft = _draft_row(plan.cohort_id, item.combo_id, item.draft_template, item.llm_model_id, 1)
         drafts.append(draft)
-        essays.append(_essay_row(plan.cohort_id, draft, item.essay_template, item.essay_replicate))
+        task = ids.essay_task_id(
+            ids.draft_task_id(item.combo_id, item.draft_template, item.llm_model_id), item.essay_template
+        )
+        for replicate in range(1, essay_replicates + 1):
+            salt = f"rep{replicate}" if essay_replicates > 1 else None
+            gen_id = ids.gen_id("essay", task, plan.cohort_id, salt)
+            essays.append(
+                MembershipRow(
+                    "essay",
+                    gen_id,
+                    plan.cohort_id,
+                    draft.gen_id,
+                    item.combo_id,
+                    item.essay_template,
+                    item.llm_model_id,
+                    replicate,
+                )
+            )
     return drafts, essays
 
 
@@ -424,7 +432,7 @@ def build_membership(plan: CohortPlan, experiment: Experiment) -> list[Membershi
         stored = _stored_essay_rows(plan)
         return check_integrity(_evaluation_rows(plan, experiment, stored), stored_parents=stored)
     if plan.mode == "curated":
-        drafts, essays = _curated_rows(plan)
+        drafts, essays = _curated_rows(plan, experiment.replicates["essay"])
     else:
         drafts, essays = _cartesian_rows(plan, experiment)
     return check_integrity(drafts + essays + _evaluation_rows(plan, experiment, essays))

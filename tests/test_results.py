@@ -12,9 +12,7 @@ from daydream.results import (
     score_rows,
     scores_frame,
     summarize_by,
-    top_essays,
     write_results,
-    write_selected_essays,
 )
 
 from conftest import write
@@ -119,10 +117,45 @@ def test_write_results_and_top_n_selection(store, tmp_path):
     assert {p.name for p in out.iterdir()} >= {"parsed_scores.csv", "perfect_score_paths.csv", "summary_by_combo.csv"}
     perfect = pd.read_csv(out / "perfect_score_paths.csv")
     assert list(perfect["gen_id"]) == ["v1"]
-    assert top_essays(pd.read_csv(out / "evaluation_scores_by_template_model.csv"), 1) == ["e1"]
-    selected = tmp_path / "2_tasks" / "selected_essays.txt"
-    assert write_selected_essays(out / "evaluation_scores_by_template_model.csv", selected, 5) == ["e1", "e2"]
-    assert selected.read_text().splitlines()[1:] == ["e1", "e2"]
+
+
+def scores_of(store, tmp_path):
+    write_results(store, tmp_path / "results")
+    return pd.read_csv(tmp_path / "results/parsed_scores.csv", keep_default_na=False, na_values=[""])
+
+
+def test_ranking_by_chosen_evaluators_with_max_or_mean(store, tmp_path):
+    """e1: judge x m1 scored 10 and 8 (mean 9), rubric x m1 4; e2: judge 3, rubric 5."""
+    from daydream.selection import choose, rank_essays
+
+    scores = scores_of(store, tmp_path)
+    ranked = rank_essays(scores)  # mean across evaluators of each evaluator's replicate mean
+    assert list(ranked["essay_gen_id"]) == ["e1", "e2"] and list(ranked["score"]) == [6.5, 4.0]
+    assert list(ranked["evaluations"]) == [3, 2] and list(ranked["evaluators"]) == [2, 2]
+    assert ranked.iloc[0]["draft_template"] == "tpl-a" and ranked.iloc[0]["generation_model"] == "gen-1"
+    assert list(rank_essays(scores, aggregate="max")["score"]) == [9.0, 5.0]
+    rubric = rank_essays(scores, templates=["rubric"])
+    assert list(rubric["essay_gen_id"]) == ["e2", "e1"] and list(rubric["score"]) == [5.0, 4.0]
+    assert rank_essays(scores, models=["nobody"]).empty
+    assert choose(ranked, 1, None) == ["e1"]
+    assert choose(ranked, None, 2.5) == ["e1", "e2"] and choose(ranked, None, 2.4) == ["e1"]
+    assert choose(ranked, 1, 10.0) == ["e1"]
+
+
+def test_candidate_list_is_editable_and_makes_the_selection(store, tmp_path):
+    from daydream.selection import candidates_csv, rank_essays, selected_from_candidates
+
+    ranked = rank_essays(scores_of(store, tmp_path))
+    path = tmp_path / "candidates.csv"
+    path.write_text(candidates_csv(ranked, ["e1"]))
+    assert selected_from_candidates(path) == ["e1"]
+    path.write_text(path.read_text().replace("false,e2", "true,e2").replace("true,e1", "false,e1"))
+    assert selected_from_candidates(path) == ["e2"]
+    path.write_text(path.read_text().replace("true,e2", "true,../../x"))
+    from daydream.errors import InputError
+
+    with pytest.raises(InputError, match="row 2, field 'essay_gen_id': unsafe id"):
+        selected_from_candidates(path)
 
 
 def test_empty_store_gives_empty_tables(tmp_path):

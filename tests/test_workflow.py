@@ -406,6 +406,43 @@ def test_select_top_switches_next_run_to_curated(tiny):
     assert [r["stage"] for r in rows].count("evaluation") == 2 * 2
 
 
+def daydream(root, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", "daydream", *args, "--config", str(root / "config.yaml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=run_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_candidate_list_edited_by_hand_and_chosen_essays_exported(tiny):
+    run_snakemake(tiny, "all")
+    daydream(tiny, "select-top", "--score-span", "10", "--aggregate", "max", "--evaluation-templates", "judge-a")
+    tasks = tiny / "data/2_tasks"
+    with open(tasks / "selection_candidates.csv", newline="") as handle:
+        candidates = list(csv.DictReader(handle))
+    assert len(candidates) == 6 and all(row["selected"] == "true" for row in candidates)  # all within 10
+    assert all(row["essay_path"].endswith("/parsed.txt") and row["combo_id"] for row in candidates)
+    keep = [candidates[0]["essay_gen_id"], candidates[3]["essay_gen_id"]]
+    edited = (tasks / "selection_candidates.csv").read_text().replace("true,", "false,")
+    for gen_id in keep:
+        edited = edited.replace(f"false,{gen_id},", f"true,{gen_id},")
+    (tasks / "selection_candidates.csv").write_text(edited)
+    daydream(tiny, "select-top", "--from-candidates", str(tasks / "selection_candidates.csv"))
+    chosen = [line for line in (tasks / "selected_essays.txt").read_text().splitlines() if not line.startswith("#")]
+    assert chosen == keep
+    daydream(tiny, "export", "--essays", str(tasks / "selected_essays.txt"), "--out", str(tiny / "export"))
+    for gen_id in keep:
+        folder = tiny / "export" / gen_id
+        essay = tiny / "data/gens/essay" / gen_id / "parsed.txt"
+        assert (folder / "essay.txt").read_text() == essay.read_text() and (folder / "draft.txt").is_file()
+        summary = (folder / "summary.md").read_text()
+        assert summary.count(" | judge-off | ") == 2 and len(list((folder / "evaluations").glob("*.txt"))) == 2
+
+
 def test_dd_cohort_environment_names_the_cohort(tiny):
     run_snakemake(tiny, "cohort", env={"DD_COHORT": "pilot-1"})
     rows = membership_at_cohort(tiny / "data", "pilot-1")

@@ -165,22 +165,67 @@ def cmd_status(args) -> int:
 
 
 def cmd_select_top(args) -> int:
+    """Rank the stored essays, write the candidate list and the selection file made from it."""
+    import pandas as pd
+
     from .cohort import selected_essays_path
-    from .results import RESULT_FILES, write_selected_essays
+    from .fileio import write_atomic
+    from .results import RESULT_FILES
+    from .selection import candidates_csv, choose, rank_essays, selected_from_candidates, selection_text
     from .settings import results_dir
 
     config = _load_config(args)
-    pivot = results_dir(config) / RESULT_FILES["pivot"]
-    if not pivot.exists():
-        raise InputError("no score pivot yet: run `snakemake results` (or `daydream results`) first", file=pivot)
     out = selected_essays_path(config["data_root"])
-    chosen = write_selected_essays(pivot, out, args.n or config["top_n"])
+    if args.from_candidates:
+        chosen = selected_from_candidates(Path(args.from_candidates))
+        write_atomic(out, selection_text(chosen, f"marked selected in {args.from_candidates}"))
+    else:
+        scores_path = results_dir(config) / RESULT_FILES["scores"]
+        if not scores_path.exists():
+            raise InputError(
+                "no score table yet: run `snakemake results` (or `daydream results`) first", file=scores_path
+            )
+        templates = _names(args.evaluation_templates)
+        models = _names(args.evaluation_models)
+        ranked = rank_essays(
+            pd.read_csv(scores_path, keep_default_na=False, na_values=[""]), templates, models, args.aggregate
+        )
+        n = args.n if args.n is not None or args.score_span is not None else config["top_n"]
+        chosen = choose(ranked, n, args.score_span)
+        how = f"{args.aggregate} over evaluators {templates or 'all templates'} x {models or 'all models'}"
+        how += f"; top {n}" if n is not None else ""
+        how += f"; within {args.score_span:g} of the best" if args.score_span is not None else ""
+        candidates = out.with_name("selection_candidates.csv")
+        write_atomic(candidates, candidates_csv(ranked, chosen))
+        write_atomic(out, selection_text(chosen, f"{how}; from {candidates}"))
+        print(f"{len(ranked)} essays ranked -> {candidates} (edit `selected`, then: select-top --from-candidates)")
     print(
         f"{len(chosen)} essays -> {out}; the next run is a curated cohort of them: with curated_mode regenerate "
         "(the default) their drafts and essays are made again under new ids; with curated_mode evaluate "
         "(--config curated_mode=evaluate) the stored essays are scored again as they are, only evaluation calls. "
         "Delete the file to go back."
     )
+    return 0
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+def cmd_export(args) -> int:
+    """Copy chosen essays with their drafts, prompts and evaluations into a folder to read."""
+    import pandas as pd
+
+    from .results import RESULT_FILES
+    from .selection import export_essays, read_essay_list
+    from .settings import results_dir
+
+    config = _load_config(args)
+    essays = read_essay_list(Path(args.essays))
+    scores_path = results_dir(config) / RESULT_FILES["scores"]
+    scores = pd.read_csv(scores_path, keep_default_na=False, na_values=[""]) if scores_path.exists() else pd.DataFrame()
+    written = export_essays(config["data_root"], essays, scores, args.out)
+    print(f"{len(written)} essays -> {args.out} (each folder: summary.md, essay.txt, draft.txt, prompts, evaluations/)")
     return 0
 
 
@@ -250,10 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
     status.set_defaults(func=cmd_status)
 
-    top = sub.add_parser("select-top", help="write the top-N essays by sum_scores to 2_tasks/selected_essays.txt")
+    top = sub.add_parser(
+        "select-top", help="rank essays by their scores; write 2_tasks/selection_candidates.csv and selected_essays.txt"
+    )
     experiment_args(top)
-    top.add_argument("--n", type=int, help="how many essays (default: config top_n)")
+    top.add_argument("--n", type=int, help="how many essays (default: config top_n, unless --score-span is given)")
+    top.add_argument("--score-span", type=float, help="every essay whose score is within this of the best")
+    top.add_argument("--evaluation-templates", help="comma-separated evaluation templates to rank by (default: all)")
+    top.add_argument("--evaluation-models", help="comma-separated evaluation models to rank by (default: all)")
+    top.add_argument(
+        "--aggregate", choices=["mean", "max"], default="mean", help="across evaluators (each: mean of its replicates)"
+    )
+    top.add_argument("--from-candidates", help="make the selection file from an edited candidate list instead")
     top.set_defaults(func=cmd_select_top)
+
+    export = sub.add_parser("export", help="copy chosen essays, drafts, prompts and evaluations into a folder")
+    experiment_args(export)
+    export.add_argument("--essays", required=True, help="a selection file (one gen_id a line) or a candidate list")
+    export.add_argument("--out", required=True, help="folder to write (one subfolder per essay)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -218,14 +218,6 @@ def replicate_variance(scores):
     return table.reset_index()[columns].round(4).sort_values(keys).reset_index(drop=True)
 
 
-def top_essays(pivot, n: int) -> list[str]:
-    """The n essays with the highest sum_scores (ties broken by gen_id)."""
-    if pivot.empty:
-        return []
-    ranked = pivot.sort_values(["sum_scores", "parent_gen_id"], ascending=[False, True])
-    return list(ranked["parent_gen_id"].head(n))
-
-
 RESULT_FILES = {
     "scores": "parsed_scores.csv",
     "pivot": "evaluation_scores_by_template_model.csv",
@@ -269,15 +261,3 @@ def write_results(data_root: str | Path, out_dir: str | Path) -> dict:
     errors = int((scores["error"] != "").sum())
     print(f"{len(scores)} evaluations, {errors} with errors -> {out_dir}")
     return tables
-
-
-def write_selected_essays(pivot_path: str | Path, out: str | Path, n: int) -> list[str]:
-    """Top-n essays by sum_scores into a selected_essays.txt for a curated re-run."""
-    import pandas as pd
-
-    from .fileio import write_atomic
-
-    chosen = top_essays(pd.read_csv(pivot_path), n)
-    header = f"# top {n} essays by sum_scores from {pivot_path}\n"
-    write_atomic(out, header + "".join(f"{gen_id}\n" for gen_id in chosen))
-    return chosen

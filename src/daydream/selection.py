@@ -1,0 +1,156 @@
+"""Choosing essays for the next cohort: rank stored essays by their evaluations (chosen
+evaluators, max or mean across them), write an editable candidate list with scores and lineage,
+and the selection file made from it; export chosen essays into a folder a person can read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from .errors import InputError
+from .fileio import write_atomic
+from .ids import is_safe_id, unsafe_id_message
+from .results import ancestors
+
+CANDIDATE_COLUMNS = [
+    "selected",
+    "essay_gen_id",
+    "score",
+    "evaluators",
+    "evaluations",
+    "combo_id",
+    "draft_template",
+    "essay_template",
+    "generation_model",
+    "essay_path",
+]
+
+
+def rank_essays(scores, templates=None, models=None, aggregate: str = "mean"):
+    """One row per essay with parsed scores from the chosen evaluation templates and models:
+    each evaluator's (template x model) mean over its replicates, then their max or mean.
+    Best first (ties by gen_id)."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna() & (scores["error"].fillna("") == "")].copy()
+    if templates:
+        ok = ok[ok["evaluation_template"].isin(templates)]
+    if models:
+        ok = ok[ok["evaluation_llm_model"].isin(models)]
+    if ok.empty:
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS[1:])
+    ok["score"] = ok["score"].astype(float)
+    lineage = ["combo_id", "draft_template", "generation_template", "generation_model", "generation_response_path"]
+    per_evaluator = ok.groupby(["parent_gen_id", "evaluation_template", "evaluation_llm_model"], dropna=False).agg(
+        score=("score", "mean"), n=("score", "size")
+    )
+    per_essay = per_evaluator.groupby("parent_gen_id").agg(
+        score=("score", aggregate), evaluators=("score", "size"), evaluations=("n", "sum")
+    )
+    first = ok.groupby("parent_gen_id")[lineage].first()
+    table = per_essay.join(first).reset_index()
+    table = table.rename(
+        columns={
+            "parent_gen_id": "essay_gen_id",
+            "generation_template": "essay_template",
+            "generation_response_path": "essay_path",
+        }
+    )
+    table["score"] = table["score"].round(4)
+    table = table.sort_values(["score", "essay_gen_id"], ascending=[False, True]).reset_index(drop=True)
+    return table[CANDIDATE_COLUMNS[1:]]
+
+
+def choose(ranked, n: int | None, score_span: float | None) -> list[str]:
+    """The top n, or every essay within score_span of the best (at most n when both are given)."""
+    if ranked.empty:
+        return []
+    chosen = ranked
+    if score_span is not None:
+        chosen = chosen[chosen["score"] >= ranked["score"].iloc[0] - score_span]
+    if n is not None:
+        chosen = chosen.head(n)
+    return list(chosen["essay_gen_id"])
+
+
+def candidates_csv(ranked, chosen: list[str]) -> str:
+    table = ranked.copy()
+    table.insert(0, "selected", table["essay_gen_id"].isin(set(chosen)).map({True: "true", False: "false"}))
+    return table.to_csv(index=False, lineterminator="\n")
+
+
+def selected_from_candidates(path: Path) -> list[str]:
+    """The essays marked selected (true/1/yes) in an edited candidate list, in its order."""
+    from .tables import read_table
+
+    chosen = []
+    for row in read_table(path, ["selected", "essay_gen_id"]):
+        if row["selected"].strip().lower() in {"true", "1", "yes", "x"}:
+            if not is_safe_id(row["essay_gen_id"]):
+                raise InputError(
+                    unsafe_id_message(row["essay_gen_id"]), file=path, row=row["_row"], field="essay_gen_id"
+                )
+            chosen.append(row["essay_gen_id"])
+    if not chosen:
+        raise InputError("no row is marked selected (true)", file=path, field="selected")
+    return chosen
+
+
+def selection_text(chosen: list[str], how: str) -> str:
+    return f"# {how}\n" + "".join(f"{gen_id}\n" for gen_id in chosen)
+
+
+def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: str | Path) -> list[Path]:
+    """One folder per essay: its text, its draft, both prompts, and its evaluations (scores and
+    the evaluators' responses), with a summary.md to read first."""
+    gens = Path(data_root) / "gens"
+    out_dir = Path(out_dir)
+    written = []
+    for essay_id in essay_ids:
+        essay_dir = gens / "essay" / essay_id
+        if not (essay_dir / "parsed.txt").is_file():
+            raise InputError(f"essay {essay_id} has no parsed.txt in the store", file=essay_dir / "parsed.txt")
+        meta = json.loads((essay_dir / "metadata.json").read_text(encoding="utf-8"))
+        lineage = ancestors(gens, "essay", meta)
+        target = out_dir / essay_id
+        target.mkdir(parents=True, exist_ok=True)
+        copies = {"essay.txt": essay_dir / "parsed.txt", "essay_prompt.txt": essay_dir / "prompt.txt"}
+        if "draft" in lineage:
+            draft_dir = gens / "draft" / lineage["draft"][0]
+            copies.update({"draft.txt": draft_dir / "parsed.txt", "draft_prompt.txt": draft_dir / "prompt.txt"})
+        for name, source in copies.items():
+            if source.is_file():
+                shutil.copyfile(source, target / name)
+        rows = scores[scores["parent_gen_id"] == essay_id] if not scores.empty else scores
+        lines = [f"# Essay {essay_id}", ""]
+        draft_meta = lineage.get("draft", ("", {}))[1]
+        essay_template = meta.get("template_id") or meta.get("essay_template") or "?"
+        lines.append(
+            f"combo {draft_meta.get('combo_id') or meta.get('combo_id') or '?'}; draft template "
+            f"{draft_meta.get('template_id') or '?'}; essay template {essay_template}; "
+            f"model {meta.get('llm_model_id') or meta.get('model_id') or '?'}"
+        )
+        lines += ["", "| evaluation | template | model | replicate | score |", "|---|---|---|---|---|"]
+        for _, row in rows.iterrows():
+            score = "" if row["score"] != row["score"] else row["score"]  # NaN
+            lines.append(
+                f"| {row['gen_id']} | {row['evaluation_template']} | {row['evaluation_llm_model']} | "
+                f"{row['replicate']} | {score or row['error']} |"
+            )
+            raw = Path(str(row["evaluation_response_path"]))
+            if raw.is_file():
+                (target / "evaluations").mkdir(exist_ok=True)
+                shutil.copyfile(raw, target / "evaluations" / f"{row['gen_id']}.txt")
+        write_atomic(target / "summary.md", "\n".join(lines) + "\n")
+        written.append(target)
+    return written
+
+
+def read_essay_list(path: Path) -> list[str]:
+    """Essay ids from a selection file (one per line, # comments) or a candidate list (selected rows)."""
+    from .cohort import read_selected_essays
+
+    if Path(path).suffix == ".csv":
+        return selected_from_candidates(Path(path))
+    return read_selected_essays(Path(path))

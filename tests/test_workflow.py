@@ -717,6 +717,15 @@ def test_rescoring_stored_essays_makes_only_the_new_evaluation_calls(tmp_path):
         assert membership_at_cohort(tmp_path / "data", rescore_id) == rows  # the same ids
         scored = [r for r in scores(tmp_path) if r["cohort_id"] == rescore_id]
         assert len(scored) == 10 and all(r["error"] == "" for r in scored)
+        # housekeeping: the store is consistent; purging the first cohort spares what the
+        # re-scoring cohort uses (the 5 essays and their drafts), and the latter still runs free
+        assert "0 finding(s)" in daydream(tmp_path, "store", "check")
+        (first_id,) = [cid for cid, m in manifests.items() if m["mode"] == "cartesian"]
+        purged = daydream(tmp_path, "purge", "--cohort", first_id, "--yes")
+        assert f"removed {21 - 5 - 3} generations" in purged  # of 21: kept the 5 essays and their 3 drafts
+        assert all((tmp_path / "data/gens/essay" / gen_id / "parsed.txt").is_file() for gen_id in chosen)
+        run_snakemake(tmp_path, *rescore, env=env)
+        assert len(server.requests) == 28
 
 
 def test_rescoring_needs_a_selection_of_stored_essays(tiny):

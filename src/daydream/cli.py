@@ -229,6 +229,41 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_store_check(args) -> int:
+    """Inconsistencies of the gens store; exit 1 when there are any."""
+    from .store import check_store
+
+    config = _load_config(args)
+    problems = check_store(config["data_root"])
+    by_kind: dict[str, list] = {}
+    for problem in problems:
+        by_kind.setdefault(problem.kind, []).append(problem)
+    for kind, found in sorted(by_kind.items()):
+        print(f"{kind} ({len(found)}):")
+        for problem in found:
+            print(f"  {problem.stage} {problem.gen_id}: {problem.detail}")
+    print(f"{len(problems)} finding(s) in {Path(config['data_root']) / 'gens'}")
+    return 1 if problems else 0
+
+
+def cmd_purge(args) -> int:
+    """Remove a cohort's generations (not what another cohort uses, not the responses/ archives
+    unless asked); a dry run unless --yes."""
+    from .store import purge, purge_plan
+
+    config = _load_config(args)
+    remove, kept = purge_plan(config["data_root"], args.cohort)
+    for stage, gen_id, why in kept:
+        print(f"keep {stage} {gen_id}: {why}")
+    archives = "with their responses/ archives" if args.include_responses else "keeping their responses/ archives"
+    if not args.yes:
+        print(f"would remove {len(remove)} generations of cohort {args.cohort} ({archives}); --yes to do it")
+        return 0
+    removed = purge(config["data_root"], remove, include_responses=args.include_responses)
+    print(f"removed {removed} generations of cohort {args.cohort} ({archives}); kept {len(kept)} used elsewhere")
+    return 0
+
+
 def cmd_plan_combos(args) -> int:
     from .cover import cover_combos
     from .experiment import load_experiment
@@ -308,6 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--from-candidates", help="make the selection file from an edited candidate list instead")
     top.set_defaults(func=cmd_select_top)
+
+    store = sub.add_parser("store", help="housekeeping of the gens store")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    store_check = store_commands.add_parser(
+        "check", help="missing parents, orphans, metadata contradicting membership, raw without parsed, duplicates"
+    )
+    experiment_args(store_check)
+    store_check.set_defaults(func=cmd_store_check)
+
+    purge = sub.add_parser("purge", help="remove a cohort's generations (dry run unless --yes)")
+    experiment_args(purge)
+    purge.add_argument("--cohort", required=True)
+    purge.add_argument("--yes", action="store_true", help="really remove (default: only list)")
+    purge.add_argument("--include-responses", action="store_true", help="remove the paid responses/ archives too")
+    purge.set_defaults(func=cmd_purge)
 
     export = sub.add_parser("export", help="copy chosen essays, drafts, prompts and evaluations into a folder")
     experiment_args(export)

@@ -1,0 +1,155 @@
+"""Housekeeping of a gens store shared by cohorts: what is inconsistent in it, and removing a
+cohort's generations without touching what another cohort uses or any paid response."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cohort import MembershipRow, read_membership
+from .errors import InputError
+from .ids import is_safe_id
+from .stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+
+ARCHIVE = "responses"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    stage: str
+    gen_id: str
+    detail: str
+
+
+def memberships(data_root: str | Path) -> dict[str, list[MembershipRow]]:
+    """Every cohort's membership rows, by cohort id."""
+    found = {}
+    for path in sorted(Path(data_root).glob("cohorts/*/membership.csv")):
+        found[path.parent.name] = read_membership(path)
+    return found
+
+
+def stored_generations(data_root: str | Path) -> list[tuple[str, str]]:
+    gens = Path(data_root) / "gens"
+    return [(stage, folder.name) for stage in STAGES for folder in sorted((gens / stage).glob("*")) if folder.is_dir()]
+
+
+def _metadata(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / METADATA).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def check_store(data_root: str | Path) -> list[Problem]:
+    """Missing parents, orphans (in no cohort), metadata contradicting membership, raw without
+    parsed, and gen_ids stored under two stages or listed twice in one cohort."""
+    gens = Path(data_root) / "gens"
+    cohorts = memberships(data_root)
+    stored = stored_generations(data_root)
+    stored_set = set(stored)
+    problems = []
+    listed: dict[tuple[str, str], MembershipRow] = {}
+    for cohort_id, rows in cohorts.items():
+        seen = set()
+        for row in rows:
+            key = (row.stage, row.gen_id)
+            if key in seen:
+                problems.append(Problem("duplicate", row.stage, row.gen_id, f"listed twice in cohort {cohort_id}"))
+            seen.add(key)
+            listed.setdefault(key, row)
+    stages_of: dict[str, list[str]] = {}
+    for stage, gen_id in stored:
+        stages_of.setdefault(gen_id, []).append(stage)
+        folder = gens / stage / gen_id
+        meta = _metadata(folder)
+        parent = meta.get("parent_gen_id") or ""
+        if (
+            PARENT_STAGE[stage]
+            and parent
+            and (not is_safe_id(parent) or (PARENT_STAGE[stage], parent) not in stored_set)
+        ):
+            problems.append(Problem("missing parent", stage, gen_id, f"{PARENT_STAGE[stage]} {parent} is not stored"))
+        if (stage, gen_id) not in listed:
+            problems.append(Problem("orphan", stage, gen_id, "in no cohort's membership"))
+        else:
+            row = listed[(stage, gen_id)]
+            for field, value in (
+                ("template_id", row.template_id),
+                ("parent_gen_id", row.parent_gen_id),
+                ("combo_id", row.combo_id),
+            ):
+                recorded = meta.get(field)
+                if recorded not in (None, "") and value and str(recorded) != value:
+                    problems.append(
+                        Problem("contradicts membership", stage, gen_id, f"{field} {recorded!r} vs {value!r}")
+                    )
+            model = meta.get("llm_model_id") or meta.get("model_id")
+            if model and row.llm_model_id and model != row.llm_model_id:
+                problems.append(
+                    Problem("contradicts membership", stage, gen_id, f"llm_model_id {model!r} vs {row.llm_model_id!r}")
+                )
+        if (folder / RAW).is_file() and not (folder / PARSED).is_file():
+            problems.append(Problem("raw without parsed", stage, gen_id, "the response is stored, parsing is not done"))
+    for gen_id, stages in stages_of.items():
+        if len(stages) > 1:
+            problems.append(Problem("duplicate", stages[0], gen_id, f"stored under {' and '.join(stages)}"))
+    return problems
+
+
+def purge_plan(data_root: str | Path, cohort_id: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """(generations to remove, generations kept with why): the cohort's generations, except those
+    another cohort lists, hangs evaluations from (a re-scoring cohort), or descends from."""
+    cohorts = memberships(data_root)
+    if cohort_id not in cohorts:
+        raise InputError(f"cohort {cohort_id} has no membership.csv", file=Path(data_root) / "cohorts" / cohort_id)
+    used: dict[tuple[str, str], str] = {}
+    for other, rows in cohorts.items():
+        if other == cohort_id:
+            continue
+        for row in rows:
+            used.setdefault((row.stage, row.gen_id), f"listed by cohort {other}")
+            if PARENT_STAGE[row.stage] and row.parent_gen_id:
+                used.setdefault(
+                    (PARENT_STAGE[row.stage], row.parent_gen_id), f"parent of cohort {other}'s {row.gen_id}"
+                )
+    # what another cohort uses keeps its ancestors too (an essay it re-scores keeps its draft)
+    gens = Path(data_root) / "gens"
+    for stage, gen_id in list(used):
+        while PARENT_STAGE[stage]:
+            parent = _metadata(gens / stage / gen_id).get("parent_gen_id") or ""
+            if not is_safe_id(parent):
+                break
+            stage, gen_id, why = PARENT_STAGE[stage], parent, f"ancestor of {gen_id}, which another cohort uses"
+            used.setdefault((stage, gen_id), why)
+    remove, kept = [], []
+    for row in cohorts[cohort_id]:
+        key = (row.stage, row.gen_id)
+        if key in used:
+            kept.append((*key, used[key]))
+        elif (gens / row.stage / row.gen_id).is_dir():
+            remove.append(key)
+    return remove, kept
+
+
+def purge(data_root: str | Path, generations: list[tuple[str, str]], include_responses: bool = False) -> int:
+    """Remove the generations' files; their responses/ archives stay unless include_responses."""
+    gens = Path(data_root) / "gens"
+    removed = 0
+    for stage, gen_id in generations:
+        folder = gens / stage / gen_id
+        for entry in folder.iterdir():
+            if entry.name == ARCHIVE and not include_responses:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if include_responses or not (folder / ARCHIVE).exists():
+            folder.rmdir()
+        removed += 1
+    return removed

@@ -28,6 +28,7 @@ localrules:
     results,
     plots,
     plan,
+    results_all,
 
 
 onstart:

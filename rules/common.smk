@@ -183,9 +183,9 @@ def after_failure():
         print(f"{summary}\n(all of them: daydream status)", file=sys.stderr)
     targets = [str(t) for t in (workflow.dag_settings.targets or ["all"])]
     if {"all", "results", "plots"} & set(targets) and status.planned["evaluation"]:
-        write_results(DATA, PLAN.results_dir)
+        write_results(DATA, REPORTS, GENS.load(MEMBERSHIP).values())
         print(
-            f"score tables written anyway to {PLAN.results_dir} (failed evaluations are rows with an error); "
+            f"score tables written anyway to {REPORTS} (failed evaluations are rows with an error); "
             "fix the cause, then run the same command: stored responses are not paid for again",
             file=sys.stderr,
         )
@@ -210,5 +210,29 @@ def write_cost_plan(log):
     write_atomic(out, plan_csv(COST_PLAN))
     text = f"{format_plan(COST_PLAN)}\n-> {out}"
     Path(log).parent.mkdir(parents=True, exist_ok=True)
-    Path(log).write_text(text + "\n", encoding="utf-8")
+    Path(log).write_text(f"{text}\n", encoding="utf-8")
     print(text)
+
+
+# ---- score tables (rules/results.smk) ----
+REPORTS = f"{COHORT_DIR}/reports"
+
+# table name -> (file, caption, category, subcategory)
+RESULT_TABLES = {
+    "scores": ("parsed_scores.csv", "parsed_scores.rst", "Score tables", None),
+    "pivot": ("evaluation_scores_by_template_model.csv", "pivot.rst", "Score tables", None),
+    "by_draft_template": ("summary_by_draft_template.csv", "summary.rst", "Summaries", "By draft template"),
+    "by_generation_model": ("summary_by_generation_model.csv", "summary.rst", "Summaries", "By generation model"),
+    "by_combo": ("summary_by_combo.csv", "summary.rst", "Summaries", "By combo"),
+    "perfect": ("perfect_score_paths.csv", "perfect.rst", "Summaries", "Perfect scores"),
+    "agreement": ("evaluator_agreement.csv", "agreement.rst", "Reliability", None),
+    "replicates": ("replicate_variance.csv", "replicates.rst", "Reliability", None),
+    "cost": ("cost_by_stage_model.csv", "cost.rst", "Cost", None),
+}
+
+
+def result_tables(folder):
+    return {
+        name: report(f"{folder}/{file}", caption=f"../report/{caption}", category=category, subcategory=sub)
+        for name, (file, caption, category, sub) in RESULT_TABLES.items()
+    }

@@ -49,8 +49,13 @@ def gen_dir(root, row):
     return root / "data/gens" / row["stage"] / row["gen_id"]
 
 
-def scores(root):
-    with open(root / "data/7_cross_experiment/parsed_scores.csv", newline="") as handle:
+def scores(root, cohort=None):
+    """A cohort's parsed_scores.csv rows (the only cohort's, unless one is named)."""
+    if cohort is None:
+        (path,) = (root / "data/cohorts").glob("*/reports/parsed_scores.csv")
+    else:
+        path = root / "data/cohorts" / cohort / "reports/parsed_scores.csv"
+    with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -327,7 +332,7 @@ def test_failed_evaluations_are_named_and_the_tables_still_written(tmp_path):
     assert "score tables written anyway" in result.stderr
     from daydream.results import RESULT_FILES
 
-    results = tmp_path / "data/7_cross_experiment"
+    (results,) = (tmp_path / "data/cohorts").glob("*/reports")
     assert all((results / name).is_file() for name in RESULT_FILES.values())
     table = scores(tmp_path)
     failed = [r for r in table if r["evaluation_template"] == "judge-a"]
@@ -378,7 +383,7 @@ def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
 
 def test_report_and_plots(tiny):
     run_snakemake(tiny, "all")
-    plots = tiny / "data/7_cross_experiment/plots"
+    (plots,) = (tiny / "data/cohorts").glob("*/reports/plots")
     for name in ("scores_by_evaluator.png", "scores_by_generation_model.png", "scores_by_draft_template.png"):
         assert (plots / name).read_bytes().startswith(b"\x89PNG")
     run_snakemake(tiny, "--report", str(tiny / "report.html"))
@@ -715,8 +720,8 @@ def test_rescoring_stored_essays_makes_only_the_new_evaluation_calls(tmp_path):
         run_snakemake(tmp_path, *rescore, env=env)
         assert len(server.requests) == 28  # nothing again
         assert membership_at_cohort(tmp_path / "data", rescore_id) == rows  # the same ids
-        scored = [r for r in scores(tmp_path) if r["cohort_id"] == rescore_id]
-        assert len(scored) == 10 and all(r["error"] == "" for r in scored)
+        scored = scores(tmp_path, rescore_id)
+        assert len(scored) == 10 and all(r["error"] == "" and r["cohort_id"] == rescore_id for r in scored)
         # housekeeping: the store is consistent; purging the first cohort spares what the
         # re-scoring cohort uses (the 5 essays and their drafts), and the latter still runs free
         assert "0 finding(s)" in daydream(tmp_path, "store", "check")
@@ -777,3 +782,20 @@ def test_a_store_written_by_the_original_pipeline_is_read_and_never_paid_again(t
         run_snakemake(tmp_path, "cohort", env=env)  # curated (regenerate) plans from the original's keys
         run_snakemake(tmp_path, "all_evaluations", "--config", "curated_mode=evaluate", env=env)
         assert len(server.requests) == 18 + 2 * 2  # re-scoring: the two essays' evaluations only
+
+
+def test_each_cohort_has_its_own_tables_and_results_all_has_every_cohort(tiny):
+    """Two cohorts in one data root (k_max 2 and the pinned pilot with k_max 3): each cohort's
+    tables cover only its own evaluations; `results_all` covers both, cohort_id a column."""
+    run_snakemake(tiny, "all")
+    run_snakemake(tiny, "all", "--config", "k_max=3", env={"DD_COHORT": "pilot"})
+    first = [p.parent.name for p in (tiny / "data/cohorts").glob("*/membership.csv") if p.parent.name != "pilot"]
+    for cohort in (*first, "pilot"):
+        evaluations = {r["gen_id"] for r in membership_at_cohort(tiny / "data", cohort) if r["stage"] == "evaluation"}
+        table = scores(tiny, cohort)
+        assert {r["gen_id"] for r in table} == evaluations and {r["cohort_id"] for r in table} == {cohort}
+    run_snakemake(tiny, "results_all")
+    with open(tiny / "data/7_cross_experiment/parsed_scores.csv", newline="") as handle:
+        everything = list(csv.DictReader(handle))
+    assert {r["cohort_id"] for r in everything} == {*first, "pilot"}
+    assert len(everything) == sum(len(scores(tiny, cohort)) for cohort in (*first, "pilot"))

@@ -99,11 +99,21 @@ def cmd_parse_score(args) -> int:
 
 
 def cmd_results(args) -> int:
+    """Score tables now (even mid-run): the cohort's, in its reports/ folder, or with --all every
+    cohort's in results_dir."""
+    from .cohort import read_membership
     from .results import write_results
     from .settings import results_dir
 
     config = _load_config(args)
-    write_results(config["data_root"], results_dir(config))
+    if args.all:
+        write_results(config["data_root"], results_dir(config))
+        return 0
+    cohort_id = args.cohort or _planned_cohort(config)
+    cohort_dir = Path(config["data_root"]) / "cohorts" / cohort_id
+    if not (cohort_dir / "membership.csv").is_file():
+        raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=cohort_dir)
+    write_results(config["data_root"], cohort_dir / "reports", read_membership(cohort_dir / "membership.csv"))
     return 0
 
 
@@ -166,13 +176,10 @@ def cmd_status(args) -> int:
 
 def cmd_select_top(args) -> int:
     """Rank the stored essays, write the candidate list and the selection file made from it."""
-    import pandas as pd
-
     from .cohort import selected_essays_path
     from .fileio import write_atomic
-    from .results import RESULT_FILES
+    from .results import score_rows, scores_frame
     from .selection import candidates_csv, choose, rank_essays, selected_from_candidates, selection_text
-    from .settings import results_dir
 
     config = _load_config(args)
     out = selected_essays_path(config["data_root"])
@@ -180,16 +187,10 @@ def cmd_select_top(args) -> int:
         chosen = selected_from_candidates(Path(args.from_candidates))
         write_atomic(out, selection_text(chosen, f"marked selected in {args.from_candidates}"))
     else:
-        scores_path = results_dir(config) / RESULT_FILES["scores"]
-        if not scores_path.exists():
-            raise InputError(
-                "no score table yet: run `snakemake results` (or `daydream results`) first", file=scores_path
-            )
         templates = _names(args.evaluation_templates)
         models = _names(args.evaluation_models)
-        ranked = rank_essays(
-            pd.read_csv(scores_path, keep_default_na=False, na_values=[""]), templates, models, args.aggregate
-        )
+        scores = scores_frame(score_rows(config["data_root"]))  # every cohort's evaluations in the store
+        ranked = rank_essays(scores, templates, models, args.aggregate)
         n = args.n if args.n is not None or args.score_span is not None else config["top_n"]
         chosen = choose(ranked, n, args.score_span)
         how = f"{args.aggregate} over evaluators {templates or 'all templates'} x {models or 'all models'}"
@@ -214,17 +215,12 @@ def _names(value: str | None) -> list[str] | None:
 
 def cmd_export(args) -> int:
     """Copy chosen essays with their drafts, prompts and evaluations into a folder to read."""
-    import pandas as pd
-
-    from .results import RESULT_FILES
+    from .results import score_rows, scores_frame
     from .selection import export_essays, read_essay_list
-    from .settings import results_dir
 
     config = _load_config(args)
     essays = read_essay_list(Path(args.essays))
-    scores_path = results_dir(config) / RESULT_FILES["scores"]
-    scores = pd.read_csv(scores_path, keep_default_na=False, na_values=[""]) if scores_path.exists() else pd.DataFrame()
-    written = export_essays(config["data_root"], essays, scores, args.out)
+    written = export_essays(config["data_root"], essays, scores_frame(score_rows(config["data_root"])), args.out)
     print(f"{len(written)} essays -> {args.out} (each folder: summary.md, essay.txt, draft.txt, prompts, evaluations/)")
     return 0
 
@@ -310,8 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("file")
     score.set_defaults(func=cmd_parse_score)
 
-    results = sub.add_parser("results", help="write score tables from the gens store now (even mid-run)")
+    results = sub.add_parser("results", help="write a cohort's score tables now (even mid-run), or --all cohorts'")
     experiment_args(results)
+    results.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+    results.add_argument("--all", action="store_true", help="every cohort in the store, into results_dir")
     results.set_defaults(func=cmd_results)
 
     plan_cost = sub.add_parser(

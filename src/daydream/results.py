@@ -85,11 +85,16 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
     return None, "parsed.txt missing: generate job not run"
 
 
-def score_rows(data_root: str | Path) -> list[dict]:
+def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -> list[dict]:
+    """One row per evaluation: the given ones (a cohort's), or every one in the store."""
     gens = Path(data_root) / "gens"
     rows = []
     essay_cache: dict[str, dict] = {}
-    for gen_dir in sorted((gens / "evaluation").glob("*/")):
+    if evaluation_ids is None:
+        folders = sorted((gens / "evaluation").glob("*/"))
+    else:
+        folders = [gens / "evaluation" / gen_id for gen_id in evaluation_ids]
+    for gen_dir in folders:
         meta = _metadata(gen_dir / METADATA)
         if not meta:
             continue
@@ -231,20 +236,23 @@ RESULT_FILES = {
 }
 
 
-def spend_table(data_root: str | Path):
-    """Recorded cost and tokens per stage and model over the store (status.spend_rows)."""
+def spend_table(data_root: str | Path, membership=None):
+    """Recorded cost and tokens per stage and model (status.spend_rows): a cohort's, or the store's."""
     import pandas as pd
 
-    from .status import SPEND_COLUMNS, spend_rows, store_metadata_paths
+    from .status import SPEND_COLUMNS, cohort_metadata_paths, spend_rows, store_metadata_paths
 
-    return pd.DataFrame(spend_rows(store_metadata_paths(data_root)), columns=SPEND_COLUMNS).round({"cost_usd": 6})
+    paths = store_metadata_paths(data_root) if membership is None else cohort_metadata_paths(data_root, membership)
+    return pd.DataFrame(spend_rows(paths), columns=SPEND_COLUMNS).round({"cost_usd": 6})
 
 
-def write_results(data_root: str | Path, out_dir: str | Path) -> dict:
+def write_results(data_root: str | Path, out_dir: str | Path, membership=None) -> dict:
+    """Every table, from a cohort's generations (its membership rows) or from the whole store."""
     from .fileio import write_atomic
 
     out_dir = Path(out_dir)
-    scores = scores_frame(score_rows(data_root))
+    evaluation_ids = None if membership is None else [r.gen_id for r in membership if r.stage == "evaluation"]
+    scores = scores_frame(score_rows(data_root, evaluation_ids))
     tables = {
         "scores": scores,
         "pivot": pivot_scores(scores),
@@ -254,7 +262,7 @@ def write_results(data_root: str | Path, out_dir: str | Path) -> dict:
         "perfect": perfect_score_paths(scores),
         "agreement": evaluator_agreement(scores),
         "replicates": replicate_variance(scores),
-        "cost": spend_table(data_root),
+        "cost": spend_table(data_root, membership),
     }
     for name, table in tables.items():
         write_atomic(out_dir / RESULT_FILES[name], table.to_csv(index=False))

@@ -1,0 +1,51 @@
+"""The documentation keeps up with the code: every config key and every table column."""
+
+import yaml
+
+from daydream.experiment import MODEL_COLUMNS, TEMPLATE_COLUMNS
+from daydream.settings import SCHEMA_PATH
+
+from conftest import ROOT
+
+CONFIG_README = (ROOT / "config" / "README.md").read_text(encoding="utf-8")
+
+
+def schema_keys(schema, defs, prefix=""):
+    """(dotted key, property) for every property of the schema, following $refs."""
+    for name, prop in (schema.get("properties") or {}).items():
+        if "$ref" in prop:
+            prop = {**defs[prop["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in prop.items() if k != "$ref"}}
+        yield f"{prefix}{name}", prop
+        yield from schema_keys(prop, defs, f"{prefix}{name}.")
+        if isinstance(prop.get("additionalProperties"), dict):
+            yield from schema_keys(prop["additionalProperties"], defs, f"{prefix}{name}.<name>.")
+
+
+def test_every_config_key_is_described_in_the_schema_and_in_config_readme():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    keys = list(schema_keys(schema, schema["$defs"]))
+    assert len(keys) > 40
+    undescribed = [key for key, prop in keys if not prop.get("description")]
+    assert undescribed == []
+    leaf_names = {key.rsplit(".", 1)[-1] for key, _ in keys}
+    spelled = ("`{}`", ".{}`", "`{}.")  # a key alone, or at the end or start of a dotted key
+    undocumented = [name for name in leaf_names if not any(form.format(name) in CONFIG_README for form in spelled)]
+    assert undocumented == []
+
+
+def test_every_column_the_loader_reads_is_documented():
+    columns = {
+        *TEMPLATE_COLUMNS,
+        *MODEL_COLUMNS,
+        "input_price_per_mtok",
+        "output_price_per_mtok",
+        "concept_id",
+        "name",
+        "active",
+        "stage",
+        "replicates",
+        "combo_id",
+        "description_level",
+        "k_max",
+    }
+    assert [column for column in sorted(columns) if f"`{column}`" not in CONFIG_README] == []

@@ -183,7 +183,7 @@ def after_failure():
         print(f"{summary}\n(all of them: daydream status)", file=sys.stderr)
     targets = [str(t) for t in (workflow.dag_settings.targets or ["all"])]
     if {"all", "results", "plots"} & set(targets) and status.planned["evaluation"]:
-        write_results(DATA, REPORTS, GENS.load(MEMBERSHIP).values())
+        write_results(DATA, REPORTS, GENS.load(MEMBERSHIP).values(), config["compare_templates"], config["top_n"])
         print(
             f"score tables written anyway to {REPORTS} (failed evaluations are rows with an error); "
             "fix the cause, then run the same command: stored responses are not paid for again",
@@ -228,6 +228,30 @@ RESULT_TABLES = {
     "agreement": ("evaluator_agreement.csv", "agreement.rst", "Reliability", None),
     "replicates": ("replicate_variance.csv", "replicates.rst", "Reliability", None),
     "cost": ("cost_by_stage_model.csv", "cost.rst", "Cost", None),
+    "by_essay_template": ("summary_by_essay_template.csv", "summary.rst", "Summaries", "By essay template"),
+    "by_evaluation_template": (
+        "summary_by_evaluation_template.csv",
+        "summary.rst",
+        "Summaries",
+        "By evaluation template",
+    ),
+    "by_evaluation_model": ("summary_by_evaluation_model.csv", "summary.rst", "Summaries", "By evaluation model"),
+    "by_template_model": (
+        "summary_by_draft_template_and_generation_model.csv",
+        "summary.rst",
+        "Summaries",
+        "By draft template and generation model",
+    ),
+    "by_generation_evaluation_model": (
+        "summary_by_generation_and_evaluation_model.csv",
+        "summary.rst",
+        "Summaries",
+        "By generation and evaluation model",
+    ),
+    "overall": ("summary_overall.csv", "summary.rst", "Summaries", "Overall"),
+    "variance": ("variance_components.csv", "variance.rst", "Reliability", None),
+    "template_comparison": ("template_comparison.csv", "comparison.rst", "Summaries", "Template versions"),
+    "essays": ("essays.html", "essays.rst", "Essays", None),
 }
 
 

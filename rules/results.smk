@@ -14,9 +14,12 @@ rule results:
     params:
         data_root=lambda wildcards: DATA,
         out_dir=lambda wildcards, output: str(Path(output.scores).parent),
+        compare=",".join(config["compare_templates"]),
+        top_n=config["top_n"],
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/results.py" --data-root {params.data_root:q}'
-        " --out-dir {params.out_dir:q} --membership {input.membership:q} > {log:q} 2>&1"
+        " --out-dir {params.out_dir:q} --membership {input.membership:q}"
+        " --compare-templates={params.compare:q} --top-n {params.top_n} > {log:q} 2>&1"
 
 
 # Every cohort in the store; a rule without output, so it runs whenever it is asked for.
@@ -28,9 +31,12 @@ rule results_all:
     params:
         data_root=lambda wildcards: DATA,
         out_dir=PLAN.results_dir,
+        compare=",".join(config["compare_templates"]),
+        top_n=config["top_n"],
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/results.py" --data-root {params.data_root:q}'
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --out-dir {params.out_dir:q} --compare-templates={params.compare:q} --top-n {params.top_n}"
+        " > {log:q} 2>&1"
 
 
 rule plots:

@@ -174,3 +174,39 @@ def test_lineage_follows_the_stage_model_and_stays_in_the_store(tmp_path):
     assert found["draft"][1]["combo_id"] == "k1"
     write(tmp_path / "outside/metadata.json", json.dumps({"combo_id": "stolen"}))
     assert ancestors(gens, "evaluation", {"parent_gen_id": "../../outside"}) == {}  # never read
+
+
+def test_the_original_analysis_against_hand_computed_values(store):
+    """Scores: e1 judge 10 and 8 (replicates), e1 rubric 4, e2 judge 3, e2 rubric 5 (the rest fail)."""
+    from daydream.results import summarize_by, template_comparison, variance_components
+
+    scores = scores_frame(score_rows(store))
+    by_template = summarize_by(scores, "evaluation_template").set_index("evaluation_template")
+    judge = by_template.loc["judge"]
+    assert (judge["mean"], judge["min"], judge["max"], judge["count"]) == (7.0, 3.0, 10.0, 3)
+    assert judge["std"] == pytest.approx(13**0.5, abs=1e-4)  # deviations 3, 1, -4
+    assert (judge["perfect_count"], judge["high_count"], judge["low_count"]) == (1, 2, 1)
+    rubric = by_template.loc["rubric"]
+    assert (rubric["mean"], rubric["count"], rubric["high_count"], rubric["low_count"]) == (4.5, 2, 0, 0)
+    overall = summarize_by(scores, None).iloc[0]
+    assert (overall["mean"], overall["count"], overall["perfect_pct"]) == (6.0, 5, 20.0)
+    pairs = summarize_by(scores, ["generation_model", "evaluation_llm_model"])
+    assert list(zip(pairs["generation_model"], pairs["mean"], strict=True)) == [("gen-1", 7.3333), ("gen-2", 4.0)]
+
+    agreement = evaluator_agreement(scores).set_index("parent_gen_id")
+    assert agreement.loc["e1", "spread"] == 5.0 and agreement.loc["e1", "agreement"] == "poor"  # means 9 and 4
+    assert agreement.loc["e1", "cv"] == pytest.approx((12.5**0.5) / 6.5, abs=1e-4)
+    assert agreement.loc["e2", "spread"] == 2.0 and agreement.loc["e2", "agreement"] == "moderate"
+
+    variance = variance_components(scores)
+    e1 = variance[variance["parent_gen_id"] == "e1"].set_index("analysis")
+    assert e1.loc["overall", "count"] == 3 and e1.loc["overall", "range"] == 6.0
+    assert e1.loc["template", "held_fixed"] == "m1" and e1.loc["template", "agreement"] == "poor"
+    assert "model" not in e1.index  # one evaluation model: nothing varies by model
+
+    comparison = template_comparison(scores)
+    assert list(comparison.columns) == ["combo_id", "generation_model", "tpl-a", "tpl-b"]
+    assert comparison.loc[0, "tpl-a"] == pytest.approx(22 / 3, abs=1e-4) and comparison.loc[1, "tpl-b"] == 4.0
+    assert list(template_comparison(scores, ["tpl-b"]).columns) == ["combo_id", "generation_model", "tpl-b"]
+    pivot = pivot_scores(scores)
+    assert pivot.loc[0, "generation_response_path"].endswith("essay/e1/parsed.txt")

@@ -799,3 +799,25 @@ def test_each_cohort_has_its_own_tables_and_results_all_has_every_cohort(tiny):
         everything = list(csv.DictReader(handle))
     assert {r["cohort_id"] for r in everything} == {*first, "pilot"}
     assert len(everything) == sum(len(scores(tiny, cohort)) for cohort in (*first, "pilot"))
+
+
+def test_model_output_in_the_essays_page_is_text_never_markup(tmp_path):
+    """Essays and evaluator reasoning that contain markup are shown escaped in essays.html (and
+    the page forbids scripts), also inside the Snakemake report."""
+    payload = '<script>alert("essay")</script><img src=x onerror=alert(1)>'
+
+    def reply(prompt):
+        text = stage_shaped_reply(prompt)
+        return text.replace("\n", f" {payload}\n", 1) if "essay" in prompt.lower() else text
+
+    with FakeLLM(reply=reply) as server:
+        env = http_setup(tmp_path, server)
+        run_snakemake(tmp_path, "all", env=env)
+        run_snakemake(tmp_path, "--report", str(tmp_path / "report.html"), env=env)
+    (page,) = (tmp_path / "data/cohorts").glob("*/reports/essays.html")
+    html = page.read_text()
+    assert "<h2>1. Essay " in html and "Failed generations (0)" in html
+    assert "&lt;script&gt;alert(&quot;essay&quot;)&lt;/script&gt;" in html and "&lt;img src=x onerror" in html
+    assert "<script" not in html and "<img" not in html
+    assert "default-src 'none'" in html
+    assert "essays.html" in (tmp_path / "report.html").read_text(errors="replace")

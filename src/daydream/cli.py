@@ -107,13 +107,14 @@ def cmd_results(args) -> int:
 
     config = _load_config(args)
     if args.all:
-        write_results(config["data_root"], results_dir(config))
+        write_results(config["data_root"], results_dir(config), None, config["compare_templates"], config["top_n"])
         return 0
     cohort_id = args.cohort or _planned_cohort(config)
     cohort_dir = Path(config["data_root"]) / "cohorts" / cohort_id
     if not (cohort_dir / "membership.csv").is_file():
         raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=cohort_dir)
-    write_results(config["data_root"], cohort_dir / "reports", read_membership(cohort_dir / "membership.csv"))
+    membership = read_membership(cohort_dir / "membership.csv")
+    write_results(config["data_root"], cohort_dir / "reports", membership, config["compare_templates"], config["top_n"])
     return 0
 
 

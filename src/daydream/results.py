@@ -154,27 +154,121 @@ def pivot_scores(scores):
         table[f"{evaluator}__min"] = wide[("min", evaluator)]
         table[f"{evaluator}__max"] = wide[("max", evaluator)]
     table["sum_scores"] = table[evaluators].sum(axis=1, min_count=1).round(4)
-    return table.reset_index().sort_values(ESSAY_KEYS).reset_index(drop=True)
+    paths = ok.groupby("parent_gen_id")["generation_response_path"].first()
+    table = table.reset_index()
+    table["generation_response_path"] = table["parent_gen_id"].map(paths)  # the row's essay text
+    return table.sort_values(ESSAY_KEYS).reset_index(drop=True)
 
 
 PERFECT = 10.0
 
 
-def summarize_by(scores, key: str):
-    """mean, std, count, perfect-score count and percentage of the scores per value of key."""
+HIGH, LOW = 8.0, 3.0  # the original's "high" (>= 8) and "low" (<= 3) score counts
+
+
+def summarize_by(scores, key):
+    """Per value of key (a column, a list of columns, or None for one overall row): mean, std,
+    min, max, count, perfect-score count and percentage, counts of scores >= 8 and <= 3."""
     import pandas as pd
 
+    keys = [] if key is None else [key] if isinstance(key, str) else list(key)
     ok = scores[scores["score"].notna()].copy()
-    columns = [key, "mean", "std", "count", "perfect_count", "perfect_pct"]
+    stats = ["mean", "std", "min", "max", "count", "perfect_count", "perfect_pct", "high_count", "low_count"]
+    if ok.empty:
+        return pd.DataFrame(columns=keys + stats)
+    ok["score"] = ok["score"].astype(float)
+    ok["perfect"] = ok["score"] >= PERFECT
+    ok["high"] = ok["score"] >= HIGH
+    ok["low"] = ok["score"] <= LOW
+    ok["_all"] = "all"
+    table = ok.groupby(keys or ["_all"]).agg(
+        mean=("score", "mean"),
+        std=("score", "std"),
+        min=("score", "min"),
+        max=("score", "max"),
+        count=("score", "size"),
+        perfect_count=("perfect", "sum"),
+        high_count=("high", "sum"),
+        low_count=("low", "sum"),
+    )
+    table["perfect_pct"] = 100.0 * table["perfect_count"] / table["count"]
+    table = table.reset_index()
+    if not keys:
+        table = table.drop(columns="_all")
+    return table[keys + stats].round(4).sort_values(keys or ["mean"]).reset_index(drop=True)
+
+
+def classify_agreement(score_range) -> str:
+    """The original's classes by the range of scores: within 1 point high, 2 moderate, 3 low."""
+    if score_range != score_range:  # NaN: one score only
+        return "insufficient_data"
+    if score_range <= 1.0:
+        return "high"
+    if score_range <= 2.0:
+        return "moderate"
+    if score_range <= 3.0:
+        return "low"
+    return "poor"
+
+
+def variance_components(scores):
+    """Where evaluation instability comes from, per essay: all its scores (overall), the same
+    evaluation model across templates (template), the same template across models (model).
+    Each with count, mean, std, min, max, range, coefficient of variation and agreement class."""
+    import pandas as pd
+
+    columns = [
+        "parent_gen_id",
+        "analysis",
+        "held_fixed",
+        "count",
+        "mean",
+        "std",
+        "min",
+        "max",
+        "range",
+        "cv",
+        "agreement",
+    ]
+    ok = scores[scores["score"].notna()].copy()
     if ok.empty:
         return pd.DataFrame(columns=columns)
     ok["score"] = ok["score"].astype(float)
-    ok["perfect"] = ok["score"] >= PERFECT
-    table = ok.groupby(key).agg(
-        mean=("score", "mean"), std=("score", "std"), count=("score", "size"), perfect_count=("perfect", "sum")
+    parts = []
+    for analysis, fixed in (("overall", None), ("template", "evaluation_llm_model"), ("model", "evaluation_template")):
+        keys = ["parent_gen_id"] + ([fixed] if fixed else [])
+        varied = "evaluation_template" if analysis == "template" else "evaluation_llm_model"
+        groups = ok.groupby(keys)
+        table = groups["score"].agg(count="size", mean="mean", std="std", min="min", max="max")
+        if fixed:  # only where the other axis really varies
+            table = table[groups[varied].nunique() >= 2]
+        table = table.reset_index()
+        table["analysis"] = analysis
+        table["held_fixed"] = table[fixed] if fixed else ""
+        parts.append(table)
+    table = pd.concat(parts, ignore_index=True)
+    table["range"] = table["max"] - table["min"]
+    table["cv"] = table["std"] / table["mean"]
+    table["agreement"] = table["range"].where(table["count"] >= 2).map(classify_agreement)
+    return table[columns].round(4).sort_values(["parent_gen_id", "analysis", "held_fixed"]).reset_index(drop=True)
+
+
+def template_comparison(scores, templates=None):
+    """Draft template versions side by side: one row per combo and generation model, one column per
+    draft template (the chosen ones, default all): the mean score of that combo's essays from it."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna()].copy()
+    if templates:
+        ok = ok[ok["draft_template"].isin(templates)]
+    if ok.empty:
+        return pd.DataFrame(columns=["combo_id", "generation_model"])
+    ok["score"] = ok["score"].astype(float)
+    table = ok.pivot_table(
+        index=["combo_id", "generation_model"], columns="draft_template", values="score", aggfunc="mean"
     )
-    table["perfect_pct"] = 100.0 * table["perfect_count"] / table["count"]
-    return table.reset_index()[columns].round(4).sort_values(key).reset_index(drop=True)
+    table.columns = [str(column) for column in table.columns]
+    return table.round(4).reset_index().sort_values(["combo_id", "generation_model"]).reset_index(drop=True)
 
 
 def perfect_score_paths(scores):
@@ -197,15 +291,18 @@ def evaluator_agreement(scores):
     import pandas as pd
 
     ok = scores[scores["score"].notna()].copy()
-    columns = ["parent_gen_id", "n_evaluators", "mean", "min", "max", "spread", "std"]
+    columns = ["parent_gen_id", "n_evaluators", "mean", "min", "max", "spread", "std", "cv", "agreement"]
     if ok.empty:
         return pd.DataFrame(columns=columns)
+    ok["score"] = ok["score"].astype(float)
     ok["evaluator"] = ok["evaluation_template"] + "__" + ok["evaluation_llm_model"]
     per_evaluator = ok.groupby(["parent_gen_id", "evaluator"])["score"].mean().reset_index()
     table = per_evaluator.groupby("parent_gen_id")["score"].agg(
         n_evaluators="size", mean="mean", min="min", max="max", std="std"
     )
     table["spread"] = table["max"] - table["min"]
+    table["cv"] = table["std"] / table["mean"]  # coefficient of variation
+    table["agreement"] = table["spread"].where(table["n_evaluators"] >= 2).map(classify_agreement)
     return table.reset_index()[columns].round(4).sort_values("parent_gen_id").reset_index(drop=True)
 
 
@@ -233,6 +330,15 @@ RESULT_FILES = {
     "agreement": "evaluator_agreement.csv",
     "replicates": "replicate_variance.csv",
     "cost": "cost_by_stage_model.csv",
+    "by_essay_template": "summary_by_essay_template.csv",
+    "by_evaluation_template": "summary_by_evaluation_template.csv",
+    "by_evaluation_model": "summary_by_evaluation_model.csv",
+    "by_template_model": "summary_by_draft_template_and_generation_model.csv",
+    "by_generation_evaluation_model": "summary_by_generation_and_evaluation_model.csv",
+    "overall": "summary_overall.csv",
+    "variance": "variance_components.csv",
+    "template_comparison": "template_comparison.csv",
+    "essays": "essays.html",
 }
 
 
@@ -246,7 +352,29 @@ def spend_table(data_root: str | Path, membership=None):
     return pd.DataFrame(spend_rows(paths), columns=SPEND_COLUMNS).round({"cost_usd": 6})
 
 
-def write_results(data_root: str | Path, out_dir: str | Path, membership=None) -> dict:
+def essays_page(data_root, scores, membership, top_n: int) -> str:
+    """The top essays to read, and the failed generations (a cohort's, from its job logs; over
+    the whole store, the evaluations that did not parse)."""
+    from .essays_page import essays_html
+    from .selection import rank_essays
+    from .status import cohort_status
+
+    if membership is None:
+        failed = scores[scores["error"] != ""]
+        failures = [("evaluation", row.gen_id, row.error) for row in failed.itertuples()]
+        title = "Top essays of every cohort"
+    else:
+        rows = list(membership)
+        cohort_id = rows[0].cohort_id if rows else ""
+        status = cohort_status(data_root, cohort_id, rows)
+        failures = [(stage, gen_id, reason) for stage in status.failures for gen_id, reason in status.failures[stage]]
+        title = f"Top essays of cohort {cohort_id}"
+    return essays_html(scores, rank_essays(scores), top_n, failures, title)
+
+
+def write_results(
+    data_root: str | Path, out_dir: str | Path, membership=None, compare_templates=None, top_n: int = 10
+) -> dict:
     """Every table, from a cohort's generations (its membership rows) or from the whole store."""
     from .fileio import write_atomic
 
@@ -263,9 +391,18 @@ def write_results(data_root: str | Path, out_dir: str | Path, membership=None) -
         "agreement": evaluator_agreement(scores),
         "replicates": replicate_variance(scores),
         "cost": spend_table(data_root, membership),
+        "by_essay_template": summarize_by(scores, "generation_template"),
+        "by_evaluation_template": summarize_by(scores, "evaluation_template"),
+        "by_evaluation_model": summarize_by(scores, "evaluation_llm_model"),
+        "by_template_model": summarize_by(scores, ["draft_template", "generation_model"]),
+        "by_generation_evaluation_model": summarize_by(scores, ["generation_model", "evaluation_llm_model"]),
+        "overall": summarize_by(scores, None),
+        "variance": variance_components(scores),
+        "template_comparison": template_comparison(scores, compare_templates),
     }
     for name, table in tables.items():
         write_atomic(out_dir / RESULT_FILES[name], table.to_csv(index=False))
+    write_atomic(out_dir / RESULT_FILES["essays"], essays_page(data_root, scores, membership, top_n))
     errors = int((scores["error"] != "").sum())
     print(f"{len(scores)} evaluations, {errors} with errors -> {out_dir}")
     return tables

@@ -12,5 +12,12 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--data-root", required=True)
 parser.add_argument("--out-dir", required=True)
 parser.add_argument("--membership", help="a cohort's membership.csv (default: the whole store)")
+parser.add_argument("--compare-templates", default="", help="comma-separated draft templates to set side by side")
+parser.add_argument("--top-n", type=int, default=10, help="essays shown in essays.html")
 args = parser.parse_args()
-run(lambda: write_results(args.data_root, args.out_dir, read_membership(args.membership) if args.membership else None))
+compare = [name for name in args.compare_templates.split(",") if name]
+run(
+    lambda: write_results(
+        args.data_root, args.out_dir, read_membership(args.membership) if args.membership else None, compare, args.top_n
+    )
+)

@@ -42,6 +42,7 @@ rule results_all:
 rule plots:
     input:
         scores=rules.results.output.scores,
+        agreement=rules.results.output.agreement,
     output:
         by_evaluator=report(
             f"{REPORTS}/plots/scores_by_evaluator.png",
@@ -58,6 +59,11 @@ rule plots:
             caption="../report/plot_draft_template.rst",
             category="Plots",
         ),
+        by_agreement=report(
+            f"{REPORTS}/plots/evaluator_agreement.png",
+            caption="../report/plot_agreement.rst",
+            category="Plots",
+        ),
     log:
         f"{DATA}/logs/plots-{COHORT}.log",
     conda:
@@ -65,4 +71,5 @@ rule plots:
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/plot_scores.py" --scores {input.scores:q} --by-evaluator {output.by_evaluator:q}'
         " --by-generation-model {output.by_generation_model:q}"
-        " --by-draft-template {output.by_draft_template:q} > {log:q} 2>&1"
+        " --by-draft-template {output.by_draft_template:q} --agreement {input.agreement:q}"
+        " --by-agreement {output.by_agreement:q} > {log:q} 2>&1"

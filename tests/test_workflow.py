@@ -384,7 +384,12 @@ def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
 def test_report_and_plots(tiny):
     run_snakemake(tiny, "all")
     (plots,) = (tiny / "data/cohorts").glob("*/reports/plots")
-    for name in ("scores_by_evaluator.png", "scores_by_generation_model.png", "scores_by_draft_template.png"):
+    for name in (
+        "scores_by_evaluator.png",
+        "scores_by_generation_model.png",
+        "scores_by_draft_template.png",
+        "evaluator_agreement.png",
+    ):
         assert (plots / name).read_bytes().startswith(b"\x89PNG")
     run_snakemake(tiny, "--report", str(tiny / "report.html"))
     html = (tiny / "report.html").read_text(errors="replace")

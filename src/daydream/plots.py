@@ -32,10 +32,47 @@ def score_boxplot(scores, group: str, title: str, out: str | Path) -> None:
     plt.close(fig)
 
 
+def agreement_plot(agreement, out: str | Path) -> None:
+    """Evaluator agreement per essay: the spread between its evaluators, coloured by class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"high": "tab:green", "moderate": "tab:olive", "low": "tab:orange", "poor": "tab:red"}
+    rated = agreement[agreement["agreement"].isin(colours)].sort_values("spread")
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.25 * len(rated) + 2), 4.0))
+    if len(rated):
+        ax.bar(range(len(rated)), rated["spread"], color=[colours[c] for c in rated["agreement"]])
+        ax.set_xticks([])
+        for label, colour in colours.items():
+            count = int((rated["agreement"] == label).sum())
+            ax.bar([], [], color=colour, label=f"{label} ({count})")
+        ax.legend(title="agreement")
+    else:
+        ax.text(0.5, 0.5, "no essay has two evaluators yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylim(0, 10.5)
+    ax.set_xlabel("essays, by spread")
+    ax.set_ylabel("spread between evaluators (points)")
+    ax.set_title("Evaluator agreement per essay")
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def write_plots(
-    scores_csv: str | Path, by_evaluator: str | Path, by_generation_model: str | Path, by_draft_template: str | Path
+    scores_csv: str | Path,
+    by_evaluator: str | Path,
+    by_generation_model: str | Path,
+    by_draft_template: str | Path,
+    agreement_csv: str | Path | None = None,
+    by_agreement: str | Path | None = None,
 ) -> None:
     import pandas as pd
+
+    if agreement_csv and by_agreement:
+        agreement_plot(pd.read_csv(agreement_csv), by_agreement)
 
     scores = pd.read_csv(scores_csv)
     scores["evaluator"] = scores["evaluation_template"].astype(str) + "\n" + scores["evaluation_llm_model"].astype(str)

@@ -5,10 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_workflow import http_setup
-
-from conftest import run_snakemake
-from llm_server import FakeLLM, stage_shaped_reply
+from test_workflow import run_with_planted_markup
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -39,15 +36,7 @@ def rendered(page, profile):
 
 
 def test_report_essays_and_plots_render_and_planted_markup_stays_text(tmp_path):
-    def reply(prompt):
-        text = stage_shaped_reply(prompt)
-        return text.replace("\n", f" {PLANTED}\n", 1) if "essay" in prompt.lower() else text
-
-    with FakeLLM(reply=reply) as server:
-        env = http_setup(tmp_path, server)
-        run_snakemake(tmp_path, "all", env=env)
-        run_snakemake(tmp_path, "--report", str(tmp_path / "report.html"), env=env)
-    (reports,) = (tmp_path / "data/cohorts").glob("*/reports")
+    reports = run_with_planted_markup(tmp_path, PLANTED)
 
     control = tmp_path / "control.html"  # this Chromium does run scripts: the checks below mean something
     control.write_text("<html><head><title>before</title></head><body>" + PLANTED + "</body></html>")

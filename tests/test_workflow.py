@@ -806,21 +806,27 @@ def test_each_cohort_has_its_own_tables_and_results_all_has_every_cohort(tiny):
     assert len(everything) == sum(len(scores(tiny, cohort)) for cohort in (*first, "pilot"))
 
 
-def test_model_output_in_the_essays_page_is_text_never_markup(tmp_path):
-    """Essays and evaluator reasoning that contain markup are shown escaped in essays.html (and
-    the page forbids scripts), also inside the Snakemake report."""
-    payload = '<script>alert("essay")</script><img src=x onerror=alert(1)>'
+def run_with_planted_markup(root, payload):
+    """A cube whose essays (and the evaluators' reasoning quoting them) contain payload, run
+    through `all` and `--report`; returns the cohort's reports folder."""
 
     def reply(prompt):
         text = stage_shaped_reply(prompt)
         return text.replace("\n", f" {payload}\n", 1) if "essay" in prompt.lower() else text
 
     with FakeLLM(reply=reply) as server:
-        env = http_setup(tmp_path, server)
-        run_snakemake(tmp_path, "all", env=env)
-        run_snakemake(tmp_path, "--report", str(tmp_path / "report.html"), env=env)
-    (page,) = (tmp_path / "data/cohorts").glob("*/reports/essays.html")
-    html = page.read_text()
+        env = http_setup(root, server)
+        run_snakemake(root, "all", env=env)
+        run_snakemake(root, "--report", str(root / "report.html"), env=env)
+    (reports,) = (root / "data/cohorts").glob("*/reports")
+    return reports
+
+
+def test_model_output_in_the_essays_page_is_text_never_markup(tmp_path):
+    """Essays and evaluator reasoning that contain markup are shown escaped in essays.html (and
+    the page forbids scripts), also inside the Snakemake report."""
+    reports = run_with_planted_markup(tmp_path, '<script>alert("essay")</script><img src=x onerror=alert(1)>')
+    html = (reports / "essays.html").read_text()
     assert "<h2>1. Essay " in html and "Failed generations (0)" in html
     assert "&lt;script&gt;alert(&quot;essay&quot;)&lt;/script&gt;" in html and "&lt;img src=x onerror" in html
     assert "<script" not in html and "<img" not in html

@@ -28,7 +28,10 @@ except (InputError, ValueError) as error:
 DATA = PLAN.data_root
 if workflow.exec_mode == ExecMode.DEFAULT:  # not in a job re-reading the workflow on a cluster node
     # what this invocation would call and cost, dry runs included, before the checkpoint has run
-    COST_PLAN = PLAN.cost_plan()
+    try:
+        COST_PLAN = PLAN.cost_plan()
+    except (InputError, ValueError) as error:
+        raise WorkflowError(f"bad experiment input: {error}") from None
     print(COST_PLAN.summary(), file=sys.stderr)
 COHORT = PLAN.cohort_id
 config["resolved_cohort_id"] = COHORT  # shown in the HTML report

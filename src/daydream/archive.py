@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .fileio import write_json_atomic
+from .fileio import read_json_object, write_json_atomic
 from .stages import METADATA, RAW, RESPONSES
 
 
@@ -92,11 +92,7 @@ def import_unarchived_raw(gen_dir: Path, key: str, request: Request) -> Path | N
                 return None
         except (OSError, json.JSONDecodeError):
             continue
-    try:
-        metadata = json.loads((Path(gen_dir) / METADATA).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        metadata = {}
-    metadata = metadata if isinstance(metadata, dict) else {}
+    metadata = read_json_object(Path(gen_dir) / METADATA)
     usage = metadata.get("usage") if isinstance(metadata.get("usage"), dict) else {}
     tokens = {name: int(usage.get(name) or 0) for name in ("prompt_tokens", "completion_tokens")}
     record = {

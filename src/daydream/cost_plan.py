@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fileio import read_json_object
 from .generations import Generation, GenerationIndex
 from .stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
 
@@ -99,9 +99,8 @@ def _file_chars(path, cache: dict) -> int:
 
 def _completion_tokens(gen_dir: Path) -> int | None:
     try:
-        metadata = json.loads((gen_dir / METADATA).read_text(encoding="utf-8"))
-        return int(metadata["usage"]["completion_tokens"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(read_json_object(gen_dir / METADATA)["usage"]["completion_tokens"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 

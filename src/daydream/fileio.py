@@ -31,3 +31,13 @@ def write_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, data: dict) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_json_object(path: str | Path) -> dict:
+    """A JSON object from a file (a generation's metadata.json, say); {} when the file is missing,
+    unreadable, not JSON or not an object: generated files may be edited or cut short."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

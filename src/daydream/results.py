@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from .fileio import read_json_object
 from .ids import is_safe_id
 from .stages import METADATA, PARENT_STAGE, PARSED, RAW
 
@@ -27,14 +27,6 @@ SCORE_COLUMNS = [
 ESSAY_KEYS = ["parent_gen_id", "combo_id", "draft_template", "generation_template", "generation_model"]
 
 
-def _metadata(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def ancestors(gens: Path, stage: str, meta: dict) -> dict[str, tuple[str, dict]]:
     """(gen_id, metadata) of a generation's ancestors by stage, up the stage model through
     parent_gen_id; an id that is no safe path part (a hand-edited file) ends the walk."""
@@ -44,7 +36,7 @@ def ancestors(gens: Path, stage: str, meta: dict) -> dict[str, tuple[str, dict]]
         if not is_safe_id(parent_id):
             break
         stage = PARENT_STAGE[stage]
-        meta = _metadata(gens / stage / parent_id / METADATA)
+        meta = read_json_object(gens / stage / parent_id / METADATA)
         found[stage] = (parent_id, meta)
     return found
 
@@ -95,7 +87,7 @@ def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -
     else:
         folders = [gens / "evaluation" / gen_id for gen_id in evaluation_ids]
     for gen_dir in folders:
-        meta = _metadata(gen_dir / METADATA)
+        meta = read_json_object(gen_dir / METADATA)
         if not meta:
             continue
         essay_id = meta.get("parent_gen_id") or ""

@@ -4,10 +4,10 @@ and the spend recorded so far."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fileio import read_json_object
 from .stages import METADATA, PARSED, STAGES
 
 ERROR_PREFIX = "error: "  # how runner.job_log records the exception that stopped a job
@@ -54,6 +54,7 @@ def failure_reason(log_dir: Path) -> str | None:
 
 def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
     """rows: the cohort's membership (objects with .stage and .gen_id)."""
+    rows = list(rows)
     data_root = Path(data_root)
     status = CohortStatus(cohort_id)
     for row in rows:
@@ -65,26 +66,13 @@ def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
             reason = failure_reason(data_root / "logs" / row.stage / row.gen_id)
             if reason is not None:
                 status.failures[row.stage].append((row.gen_id, reason))
-        add_spend(status, gen_dir / METADATA)
+    for spent in spend_rows(cohort_metadata_paths(data_root, rows)):
+        status.prompt_tokens += spent["prompt_tokens"]
+        status.completion_tokens += spent["completion_tokens"]
+        status.unpriced_calls += spent["unpriced_calls"]
+        if spent["provider"] != "offline":  # offline calls cost nothing, whatever price a table gives
+            status.cost += spent["cost_usd"]
     return status
-
-
-def add_spend(status: CohortStatus, metadata_path: Path) -> None:
-    try:
-        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(metadata, dict) or metadata.get("mode") != "llm":
-        return
-    usage = metadata.get("usage") or {}
-    status.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-    status.completion_tokens += int(usage.get("completion_tokens") or 0)
-    if metadata.get("provider") == "offline":
-        return
-    if isinstance(metadata.get("cost"), int | float):
-        status.cost += metadata["cost"]
-    else:
-        status.unpriced_calls += 1
 
 
 def format_status(status: CohortStatus, ids_per_reason: int | None = None) -> str:
@@ -136,11 +124,8 @@ def spend_rows(metadata_paths) -> list[dict]:
     cost_usd sums the priced calls, unpriced_calls counts remote calls without a price."""
     totals: dict[tuple[str, str], dict] = {}
     for path in metadata_paths:
-        try:
-            metadata = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(metadata, dict) or metadata.get("mode") != "llm":
+        metadata = read_json_object(path)
+        if metadata.get("mode") != "llm":
             continue
         stage = metadata.get("stage") or Path(path).parent.parent.name
         model_id = metadata.get("llm_model_id") or metadata.get("model_id") or metadata.get("model") or ""

@@ -3,14 +3,15 @@ cohort's generations without touching what another cohort uses or any paid respo
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cohort import MembershipRow, read_membership
 from .errors import InputError
+from .fileio import read_json_object
 from .ids import is_safe_id
+from .results import ancestors
 from .stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
 
 ARCHIVE = "responses"
@@ -37,14 +38,6 @@ def stored_generations(data_root: str | Path) -> list[tuple[str, str]]:
     return [(stage, folder.name) for stage in STAGES for folder in sorted((gens / stage).glob("*")) if folder.is_dir()]
 
 
-def _metadata(folder: Path) -> dict:
-    try:
-        data = json.loads((folder / METADATA).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def check_store(data_root: str | Path) -> list[Problem]:
     """Missing parents, orphans (in no cohort), metadata contradicting membership, raw without
     parsed, and gen_ids stored under two stages or listed twice in one cohort."""
@@ -66,7 +59,7 @@ def check_store(data_root: str | Path) -> list[Problem]:
     for stage, gen_id in stored:
         stages_of.setdefault(gen_id, []).append(stage)
         folder = gens / stage / gen_id
-        meta = _metadata(folder)
+        meta = read_json_object(folder / METADATA)
         parent = meta.get("parent_gen_id") or ""
         if (
             PARENT_STAGE[stage]
@@ -120,12 +113,9 @@ def purge_plan(data_root: str | Path, cohort_id: str) -> tuple[list[tuple[str, s
     # what another cohort uses keeps its ancestors too (an essay it re-scores keeps its draft)
     gens = Path(data_root) / "gens"
     for stage, gen_id in list(used):
-        while PARENT_STAGE[stage]:
-            parent = _metadata(gens / stage / gen_id).get("parent_gen_id") or ""
-            if not is_safe_id(parent):
-                break
-            stage, gen_id, why = PARENT_STAGE[stage], parent, f"ancestor of {gen_id}, which another cohort uses"
-            used.setdefault((stage, gen_id), why)
+        meta = read_json_object(gens / stage / gen_id / METADATA)
+        for ancestor_stage, (ancestor_id, _) in ancestors(gens, stage, meta).items():
+            used.setdefault((ancestor_stage, ancestor_id), f"ancestor of {gen_id}, which another cohort uses")
     remove, kept = [], []
     for row in cohorts[cohort_id]:
         key = (row.stage, row.gen_id)

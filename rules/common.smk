@@ -180,13 +180,14 @@ def after_failure():
 
     if not Path(MEMBERSHIP).is_file():
         return
-    status = cohort_status(DATA, COHORT, GENS.load(MEMBERSHIP).values())
+    rows = list(GENS.load(MEMBERSHIP).values())
+    status = cohort_status(DATA, COHORT, rows)
     summary = format_failures(status, ids_per_reason=5)
     if summary:
         print(f"{summary}\n(all of them: daydream status)", file=sys.stderr)
     targets = [str(t) for t in (workflow.dag_settings.targets or ["all"])]
     if {"all", "results", "plots"} & set(targets) and status.planned["evaluation"]:
-        write_results(DATA, REPORTS, GENS.load(MEMBERSHIP).values(), config["compare_templates"], config["top_n"])
+        write_results(DATA, REPORTS, rows, config["compare_templates"], config["top_n"])
         print(
             f"score tables written anyway to {REPORTS} (failed evaluations are rows with an error); "
             "fix the cause, then run the same command: stored responses are not paid for again",

@@ -109,12 +109,12 @@ def cmd_results(args) -> int:
     if args.all:
         write_results(config["data_root"], results_dir(config), None, config["compare_templates"], config["top_n"])
         return 0
-    cohort_id = args.cohort or _planned_cohort(config)
-    cohort_dir = Path(config["data_root"]) / "cohorts" / cohort_id
-    if not (cohort_dir / "membership.csv").is_file():
-        raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=cohort_dir)
-    membership = read_membership(cohort_dir / "membership.csv")
-    write_results(config["data_root"], cohort_dir / "reports", membership, config["compare_templates"], config["top_n"])
+    cohort_id, membership = _cohort_membership(config, args)
+    _require_planned(cohort_id, membership)
+    rows = read_membership(membership)
+    write_results(
+        config["data_root"], membership.parent / "reports", rows, config["compare_templates"], config["top_n"]
+    )
     return 0
 
 
@@ -140,8 +140,7 @@ def cmd_cost(args) -> int:
 
     config = _load_config(args)
     data_root = config["data_root"]
-    cohort_id = args.cohort or _planned_cohort(config)
-    membership = Path(data_root) / "cohorts" / cohort_id / "membership.csv"
+    cohort_id, membership = _cohort_membership(config, args)
     if membership.is_file():
         rows = spend_rows(cohort_metadata_paths(data_root, read_membership(membership)))
         print(format_spend(rows, f"cohort {cohort_id}"))
@@ -149,6 +148,17 @@ def cmd_cost(args) -> int:
         print(f"cohort {cohort_id}: not planned yet")
     print(format_spend(spend_rows(store_metadata_paths(data_root)), f"whole store {data_root}"))
     return 0
+
+
+def _cohort_membership(config: dict, args) -> tuple[str, Path]:
+    """The cohort asked for (--cohort), else the one the config plans, and its membership.csv."""
+    cohort_id = args.cohort or _planned_cohort(config)
+    return cohort_id, Path(config["data_root"]) / "cohorts" / cohort_id / "membership.csv"
+
+
+def _require_planned(cohort_id: str, membership: Path) -> None:
+    if not membership.is_file():
+        raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=membership)
 
 
 def _planned_cohort(config: dict) -> str:
@@ -166,10 +176,8 @@ def cmd_status(args) -> int:
     from .status import cohort_status, format_status
 
     config = _load_config(args)
-    cohort_id = args.cohort or _planned_cohort(config)
-    membership = Path(config["data_root"]) / "cohorts" / cohort_id / "membership.csv"
-    if not membership.is_file():
-        raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=membership)
+    cohort_id, membership = _cohort_membership(config, args)
+    _require_planned(cohort_id, membership)
     status = cohort_status(config["data_root"], cohort_id, read_membership(membership))
     print(format_status(status))
     return 0
@@ -285,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daydream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def cohort_arg(p):
+        p.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+
     def experiment_args(p):
         p.add_argument("--config", help="config file (default: config/config.yaml when it exists)")
         p.add_argument("--data-root", dest="data_root")
@@ -309,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     results = sub.add_parser("results", help="write a cohort's score tables now (even mid-run), or --all cohorts'")
     experiment_args(results)
-    results.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+    cohort_arg(results)
     results.add_argument("--all", action="store_true", help="every cohort in the store, into results_dir")
     results.set_defaults(func=cmd_results)
 
@@ -321,12 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     cost = sub.add_parser("cost", help="recorded cost and tokens per stage and model: the cohort's and the store's")
     experiment_args(cost)
-    cost.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+    cohort_arg(cost)
     cost.set_defaults(func=cmd_cost)
 
     status = sub.add_parser("status", help="a cohort's generations: planned, done, failed (why), pending; spend")
     experiment_args(status)
-    status.add_argument("--cohort", help="cohort id (default: the cohort the config plans, as snakemake does)")
+    cohort_arg(status)
     status.set_defaults(func=cmd_status)
 
     top = sub.add_parser(

@@ -124,19 +124,24 @@ def _require(meta: dict, path: Path, stage: str, gen_id: str, name: str, *aliase
     raise InputError(f"{stage} {gen_id}: missing field {name!r} in metadata", file=path, field=name)
 
 
+def _parent_draft(data_root: Path, essay_id: str, essay_meta: dict, essay_path: Path) -> tuple[str, dict, Path]:
+    """A stored essay's draft: (gen_id, metadata, metadata path); its id must be a safe path part."""
+    draft_id = _require(essay_meta, essay_path, "essay", essay_id, "parent_gen_id")
+    if not ids.is_safe_id(draft_id):
+        raise InputError(
+            f"essay {essay_id}: {ids.unsafe_id_message(draft_id, 'parent_gen_id')}",
+            file=essay_path,
+            field="parent_gen_id",
+        )
+    return (draft_id, *_read_metadata(data_root, "draft", draft_id))
+
+
 def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEssay]:
     curated = []
     for essay_id in essay_ids:
         essay_meta, essay_path = _read_metadata(data_root, "essay", essay_id)
-        draft_id = _require(essay_meta, essay_path, "essay", essay_id, "parent_gen_id")
-        if not ids.is_safe_id(draft_id):
-            raise InputError(
-                f"essay {essay_id}: {ids.unsafe_id_message(draft_id, 'parent_gen_id')}",
-                file=essay_path,
-                field="parent_gen_id",
-            )
         essay_template = _require(essay_meta, essay_path, "essay", essay_id, "template_id", "essay_template")
-        draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
+        draft_id, draft_meta, draft_path = _parent_draft(data_root, essay_id, essay_meta, essay_path)
         curated.append(
             CuratedEssay(
                 essay_gen_id=essay_id,
@@ -292,10 +297,7 @@ def check_stored_essays(data_root: Path, essay_ids: list[str]) -> list[StoredEss
         meta, path = _read_metadata(data_root, "essay", essay_id)
         combo = meta.get("combo_id")
         if not combo:
-            draft_id = _require(meta, path, "essay", essay_id, "parent_gen_id")
-            if not ids.is_safe_id(draft_id):
-                raise InputError(ids.unsafe_id_message(draft_id, "parent_gen_id"), file=path, field="parent_gen_id")
-            draft_meta, draft_path = _read_metadata(data_root, "draft", draft_id)
+            draft_id, draft_meta, draft_path = _parent_draft(data_root, essay_id, meta, path)
             combo = _require(draft_meta, draft_path, "draft", draft_id, "combo_id")
         if not ids.is_safe_id(str(combo)):
             raise InputError(ids.unsafe_id_message(combo, "combo_id"), file=path, field="combo_id")

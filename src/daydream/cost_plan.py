@@ -112,9 +112,9 @@ def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices
     generations = dict.fromkeys(STAGES, 0)
     for stage, _ in gens:
         generations[stage] += 1
-    if not any(not stored[key] and gen.mode == "llm" for key, gen in gens.items()):
-        lines = _lines(gens, stored, prices)
-        return CostPlan(cohort_id, generations, lines)
+    lines = _lines(gens, stored)
+    if not any(line.pending for line in lines):
+        return _priced(CostPlan(cohort_id, generations, lines), prices)
 
     # observed completions, to estimate the pending ones
     observed: dict[tuple[str, str], list[int]] = {}
@@ -150,7 +150,6 @@ def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices
             return 0.0
         return output_tokens(parent)[0] * CHARS_PER_TOKEN
 
-    lines = _lines(gens, stored, prices)
     by_key = {(line.stage, line.model_id): line for line in lines}
     for key, gen in gens.items():
         if gen.mode != "llm" or stored[key]:
@@ -161,12 +160,16 @@ def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices
         line.input_tokens += prompt_chars / CHARS_PER_TOKEN
         line.output_tokens += tokens
         line.output_estimate = basis
-    for line in lines:
+    return _priced(CostPlan(cohort_id, generations, lines), prices)
+
+
+def _priced(plan: CostPlan, prices: dict) -> CostPlan:
+    for line in plan.lines:
         line.cost = _cost(line, prices)
-    return CostPlan(cohort_id, generations, lines)
+    return plan
 
 
-def _lines(gens: dict, stored: dict, prices: dict) -> list[PlanLine]:
+def _lines(gens: dict, stored: dict) -> list[PlanLine]:
     lines: dict[tuple[str, str], PlanLine] = {}
     for key, gen in gens.items():
         if gen.mode != "llm":
@@ -176,10 +179,7 @@ def _lines(gens: dict, stored: dict, prices: dict) -> list[PlanLine]:
         )
         line.calls += 1
         line.pending += 0 if stored[key] else 1
-    ordered = sorted(lines.values(), key=lambda line: (STAGES.index(line.stage), line.model_id))
-    for line in ordered:
-        line.cost = _cost(line, prices)
-    return ordered
+    return sorted(lines.values(), key=lambda line: (STAGES.index(line.stage), line.model_id))
 
 
 def _cost(line: PlanLine, prices: dict) -> float | None:

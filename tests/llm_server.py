@@ -38,6 +38,8 @@ class FakeLLM:
     def __init__(self, reply=stage_shaped_reply, retry_after: str = "0", hang_s: float = 3.0, latency_s: float = 0.0):
         self.reply = reply
         self.latency_s = latency_s
+        self.gate = threading.Event()  # answers wait until it is set (a test holds calls in flight)
+        self.gate.set()
         self.retry_after = retry_after
         self.hang_s = hang_s
         self.faults: list[str] = []
@@ -131,6 +133,7 @@ class FakeLLM:
             return None
         if self.latency_s:
             time.sleep(self.latency_s)
+        self.gate.wait(timeout=300)
         prompt = body["messages"][-1]["content"]
         text = self.reply(prompt)
         finish = "stop"

@@ -119,6 +119,19 @@ if workflow.global_resources.get("_nodes").value is None:
     workflow.global_resources.setdefault("generate_jobs", (workflow.global_resources.get("_cores").value or 1) + 4)
 
 
+def generate_threads(wildcards):
+    """A generate job waits on its provider, it does not compute: 0 threads in a local run.
+    Submitted to a cluster (profiles/slurm), generate jobs go in groups whose jobs run one after
+    another inside one cluster job (the Slurm plugin's job step runs them with --jobs 1), while
+    Snakemake sizes a group as if its jobs ran side by side, as many as fit in --cores. Claiming
+    all of --cores makes that one at a time too: a group asks for one call's memory and holds one
+    unit of its provider's cap, so the cap is the number of calls in flight across the cluster.
+    (Its cores on the cluster are cpus_per_task, set in the profile, not these threads.)"""
+    if workflow.local_exec:
+        return 0
+    return workflow.global_resources.get("_cores").value or 1
+
+
 def provider_caps():
     """Calls in flight per provider, as the resources say."""
     return {name: int(workflow.global_resources.get(name).value) for name in PLAN.provider_names}

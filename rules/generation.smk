@@ -16,9 +16,9 @@ rule prompt:
         RUNNER.render(wildcards.stage, wildcards.gen_id, log[0])
 
 
-# threads: 0 -- the job waits on the provider (capped by the provider's resource and by
-# generate_jobs, see common.smk), it does not compute; raw.txt and metadata.json are not declared
-# outputs, so a failing parse keeps them.
+# The job waits on the provider (capped by the provider's resource and, in a local run, by
+# generate_jobs; threads: see generate_threads in common.smk). raw.txt and metadata.json are not
+# declared outputs, so a failing parse keeps them.
 rule generate:
     input:
         unpack(generate_inputs),
@@ -26,7 +26,7 @@ rule generate:
         f"{DATA}/gens/{{stage}}/{{gen_id}}/parsed.txt",
     log:
         f"{DATA}/logs/{{stage}}/{{gen_id}}/generate.log",
-    threads: 0
+    threads: generate_threads
     resources:
         **PROVIDER_RESOURCES,
         generate_jobs=1,

@@ -373,12 +373,14 @@ def test_reference_experiment_cohort_through_snakemake(tmp_path, reference):
 
 
 def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
-    """No Slurm here: this checks that the profile and its executor plugin load and that jobs
-    are planned with the profile's resources; submission itself is not exercised."""
+    """Without Slurm (a dry run, anywhere): the profile and its executor plugin load, and generate
+    jobs are planned in a group of their stage with the profile's per-call resources. A real
+    Slurm run is test_slurm.py."""
     run_snakemake(tiny, "cohort")
     result = run_snakemake(tiny, "all_drafts", "-n", "--profile", str(ROOT / "profiles" / "slurm"))
     text = result.stdout + result.stderr
-    assert "rule generate:" in text and "runtime=30" in text and "mem_mb=1000" in text
+    assert "Group job llm_draft" in text
+    assert "runtime=10" in text and "mem_mb=1000" in text and "cpus_per_task=1" in text
 
 
 def test_report_and_plots(tiny):

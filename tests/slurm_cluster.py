@@ -1,0 +1,189 @@
+"""A one-node Slurm cluster on this machine, for the cluster test (tests/test_slurm.py).
+
+Everything lives in one folder: munge's key and socket, slurm.conf, and the daemons' state, spool,
+pid and log files. The daemons run in the foreground as children of this process, so they are
+stopped by PID; nothing is installed as a service. One system file is touched: /etc/slurm/slurm.conf
+becomes a symbolic link to the folder's slurm.conf while the cluster runs, because the Slurm
+executor plugin's job steps drop SLURM_CONF from the environment of their `srun`; it is removed
+on stop (left dangling if the process is killed, it makes Slurm's clients fail at once, not wait).
+An existing /etc/slurm/slurm.conf that is not such a link is never touched: `start` refuses.
+The Debian packages (PACKAGES) are installed by .ci/run where it can.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
+BINARIES = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "srun"]
+
+
+def missing_binaries() -> list[str]:
+    """The programs of PACKAGES that are not installed here."""
+    return [name for name in BINARIES if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
+
+
+def sbin(name: str) -> str:
+    return shutil.which(name) or str(Path("/usr/sbin", name))
+
+
+class SlurmCluster:
+    """One node named localhost, one partition `debug`. The node claims `cpus` CPUs and `memory_mb`
+    of memory whatever the machine has (config_overrides), so that Slurm's own limits do not hide
+    what the workflow asks of it (jobs held back by a cap, not by a full node)."""
+
+    def __init__(self, root: Path, cpus: int = 8, memory_mb: int = 16000, min_job_age_s: int = 600):
+        self.root = Path(root)
+        self.cpus = cpus
+        self.memory_mb = memory_mb
+        self.min_job_age_s = min_job_age_s
+        self.conf = self.root / "slurm.conf"
+        self.munge_socket = self.root / "munge" / "munge.socket"
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def environment(self) -> dict[str, str]:
+        """What a client (sbatch, squeue, srun, and snakemake running them) needs to reach this cluster."""
+        return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+    def start(self, timeout_s: float = 60) -> None:
+        self._write_files()
+        if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
+            if not (SYSTEM_CONF.is_symlink() and SYSTEM_CONF.readlink().name == "slurm.conf"):
+                raise RuntimeError(f"{SYSTEM_CONF} exists and is not a link left by this helper: not touching it")
+            SYSTEM_CONF.unlink()
+        SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        SYSTEM_CONF.symlink_to(self.conf)
+        self._spawn("munged", [sbin("munged"), "--foreground", "--force", *self._munge_args()])
+        self._wait_for(lambda: self.munge_socket.exists(), "munged's socket", timeout_s)
+        self._spawn("slurmctld", [sbin("slurmctld"), "-D", "-f", str(self.conf)])
+        self._spawn("slurmd", [sbin("slurmd"), "-D", "-N", "localhost", "-f", str(self.conf)])
+        self._wait_for(self._node_idle, "the node to be idle in sinfo", timeout_s)
+
+    def stop(self) -> None:
+        for name in ["slurmd", "slurmctld", "munged"]:
+            process = self.processes.pop(name, None)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if SYSTEM_CONF.is_symlink() and SYSTEM_CONF.readlink() == self.conf:
+            SYSTEM_CONF.unlink()
+
+    def __enter__(self) -> SlurmCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def jobs(self) -> list[dict[str, str]]:
+        """Every job the controller still remembers (finished ones for MinJobAge seconds): id,
+        state, cpus, start and end (ISO times, to the second) and comment."""
+        fields = ["id", "state", "cpus", "start", "end", "comment"]
+        done = subprocess.run(
+            ["squeue", "--all", "--states=all", "--noheader", "--format=%i|%T|%C|%S|%e|%k"],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [dict(zip(fields, line.split("|"), strict=True)) for line in done.stdout.splitlines() if line.strip()]
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}" for path in sorted(self.root.glob("*.log"))
+        )
+
+    # ---- internals
+
+    def _munge_args(self) -> list[str]:
+        munge = self.root / "munge"
+        return [
+            f"--socket={self.munge_socket}",
+            f"--key-file={munge / 'munge.key'}",
+            f"--pid-file={munge / 'munged.pid'}",
+            f"--log-file={self.root / 'munged.log'}",
+            f"--seed-file={munge / 'munged.seed'}",
+        ]
+
+    def _write_files(self) -> None:
+        munge = self.root / "munge"
+        munge.mkdir(parents=True, exist_ok=True)
+        munge.chmod(0o700)
+        key = munge / "munge.key"
+        if not key.exists():
+            subprocess.run([sbin("mungekey"), "--create", f"--keyfile={key}"], check=True, capture_output=True)
+        for folder in ["state", "spool"]:
+            (self.root / folder).mkdir(exist_ok=True)
+        settings = {
+            "ClusterName": "daydream-test",
+            "SlurmctldHost": "localhost",
+            "SlurmctldPort": "16817",
+            "SlurmdPort": "16818",
+            "SlurmUser": "root",
+            "SlurmdUser": "root",
+            "AuthType": "auth/munge",
+            "CredType": "cred/munge",
+            "AuthInfo": f"socket={self.munge_socket}",
+            "ProctrackType": "proctrack/linuxproc",
+            "TaskPlugin": "task/none",
+            "SelectType": "select/cons_tres",
+            "SelectTypeParameters": "CR_Core_Memory",
+            "AccountingStorageType": "accounting_storage/none",
+            "JobAcctGatherType": "jobacct_gather/none",
+            "JobCompType": "jobcomp/none",
+            "MpiDefault": "none",
+            "ReturnToService": "2",
+            "SlurmdParameters": "config_overrides",
+            "MinJobAge": str(self.min_job_age_s),
+            "StateSaveLocation": str(self.root / "state"),
+            "SlurmdSpoolDir": str(self.root / "spool"),
+            "SlurmctldPidFile": str(self.root / "slurmctld.pid"),
+            "SlurmdPidFile": str(self.root / "slurmd.pid"),
+            "SlurmctldLogFile": str(self.root / "slurmctld.log"),
+            "SlurmdLogFile": str(self.root / "slurmd.log"),
+        }
+        lines = [f"{key}={value}" for key, value in settings.items()]
+        lines.append(
+            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} State=UNKNOWN"
+        )
+        lines.append("PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP")
+        self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        output = open(self.root / f"{name}.out", "wb")
+        self.processes[name] = subprocess.Popen(
+            command, env=self.environment(), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        output.close()
+
+    def _node_idle(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                out = (self.root / f"{name}.out").read_text(errors="replace")
+                raise RuntimeError(f"{name} exited with {process.returncode}: {out[-1000:]}\n{self.logs()}")
+        done = subprocess.run(
+            ["sinfo", "--noheader", "--format=%T"], env=self.environment(), capture_output=True, text=True
+        )
+        return done.returncode == 0 and done.stdout.strip() == "idle"
+
+    def _wait_for(self, condition, what: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}\n{self.logs()}")
+            time.sleep(0.2)

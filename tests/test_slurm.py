@@ -1,0 +1,109 @@
+"""The Slurm profile on a real one-node Slurm cluster (tests/slurm_cluster.py): the example cube
+through `snakemake --profile profiles/slurm`, offline backend. .ci/run installs Slurm where it can;
+elsewhere these tests skip and say why."""
+
+import math
+import os
+import re
+from datetime import datetime
+
+import pytest
+from test_workflow import membership, scores
+
+from conftest import ROOT, make_experiment, membership_digest, run_snakemake, write_config
+from slurm_cluster import PACKAGES, SYSTEM_CONF, SlurmCluster, missing_binaries
+
+MISSING = missing_binaries()
+pytestmark = pytest.mark.skipif(
+    bool(MISSING) or os.geteuid() != 0,
+    reason=(
+        f"no Slurm here ({', '.join(MISSING)} missing; .ci/run installs the Debian packages "
+        f"{' '.join(PACKAGES)} where it runs as root)"
+        if MISSING
+        else "a one-node Slurm cluster needs root (its daemons, and the link at " + str(SYSTEM_CONF) + ")"
+    ),
+)
+
+CAP = 2  # offline calls in flight, across the cluster
+CALLS_PER_JOB = 3  # group-components of the test run (the profile's is 10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with SlurmCluster(tmp_path_factory.mktemp("slurm")) as running:
+        yield running
+
+
+def slurm_run(root, cluster):
+    """The profile's run, with what this cluster needs: no job accounting (squeue for job
+    states), no account, short status intervals; the Slurm jobs' logs kept, to be read; and
+    smaller groups, so that there are more group jobs than the cap lets run at once."""
+    return run_snakemake(
+        root,
+        "all_evaluations",
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-no-account",
+        "--slurm-keep-successful-logs",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "1",
+        "--group-components",
+        f"llm_{{stage}}={CALLS_PER_JOB}",
+        env=cluster.environment(),
+    )
+
+
+def overlapping(jobs):
+    """The most jobs running at one moment (start and end to the second)."""
+    moments = []
+    for job in jobs:
+        moments.append((datetime.fromisoformat(job["start"]), 1))
+        moments.append((datetime.fromisoformat(job["end"]), -1))
+    running = peak = 0
+    for _, step in sorted(moments, key=lambda item: (item[0], item[1])):  # an end before a start at one second
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_cube_through_slurm_matches_the_local_run(tmp_path, cluster):
+    local, through_slurm = tmp_path / "local", tmp_path / "slurm"
+    for root in (local, through_slurm):
+        make_experiment(root)
+        write_config(root, llm={"max_concurrency": CAP})
+    run_snakemake(local, "all_evaluations")
+    result = slurm_run(through_slurm, cluster)
+
+    # the same cohort, every evaluation scored, the same scores
+    assert membership_digest(membership(through_slurm)) == membership_digest(membership(local))
+    run_snakemake(local, "results")
+    run_snakemake(through_slurm, "results")
+    slurm_scores, local_scores = scores(through_slurm), scores(local)
+    assert len(slurm_scores) == 12 and all(row["score"] for row in slurm_scores)
+    key = lambda row: (row["gen_id"], row["score"], row["error"])  # noqa: E731
+    assert sorted(map(key, slurm_scores)) == sorted(map(key, local_scores))
+
+    # every generation was made inside a Slurm job of its stage's group, a few calls per job
+    text = result.stdout + result.stderr
+    submitted = set(re.findall(r"has been submitted with SLURM jobid (\d+)", text))
+    jobs = [job for job in cluster.jobs() if job["id"] in submitted]
+    assert len(jobs) == len(submitted) and all(job["state"] == "COMPLETED" for job in jobs), jobs
+    rows = membership(through_slurm)
+    per_stage = {stage: sum(1 for r in rows if r["stage"] == stage) for stage in ("draft", "essay", "evaluation")}
+    for stage, calls in per_stage.items():
+        stage_jobs = [job for job in jobs if job["comment"] == f"rule_llm_{stage}_generate"]
+        assert len(stage_jobs) == math.ceil(calls / CALLS_PER_JOB), (stage, stage_jobs)
+    assert len(jobs) == sum(math.ceil(calls / CALLS_PER_JOB) for calls in per_stage.values())
+    slurm_logs = "".join(path.read_text() for path in (through_slurm / ".snakemake/slurm_logs").rglob("*.log"))
+    for row in membership(through_slurm):
+        assert f"stage={row['stage']},gen_id={row['gen_id']}" in slurm_logs, row
+
+    # a group job asks for one call's core and holds one unit of the provider's cap: the cap
+    # bounds the calls in flight across the cluster (the node would take 8 such jobs at once)
+    assert {job["cpus"] for job in jobs} == {"1"}
+    evaluation_jobs = [job for job in jobs if job["comment"] == "rule_llm_evaluation_generate"]
+    assert overlapping(evaluation_jobs) == CAP

@@ -15,11 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+CONTROLLER_PORT = 16817
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 BINARIES = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "srun"]
 
@@ -27,6 +29,16 @@ BINARIES = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "si
 def missing_binaries() -> list[str]:
     """The programs of PACKAGES that are not installed here."""
     return [name for name in BINARIES if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def sbin(name: str) -> str:
@@ -52,6 +64,10 @@ class SlurmCluster:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def start(self, timeout_s: float = 60) -> None:
+        if not port_free(CONTROLLER_PORT):
+            raise RuntimeError(
+                f"port {CONTROLLER_PORT} is in use: another Slurm controller (or test cluster) is running"
+            )
         self._write_files()
         if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
             if not (SYSTEM_CONF.is_symlink() and SYSTEM_CONF.readlink().name == "slurm.conf"):
@@ -132,7 +148,7 @@ class SlurmCluster:
         settings = {
             "ClusterName": "daydream-test",
             "SlurmctldHost": "localhost",
-            "SlurmctldPort": "16817",
+            "SlurmctldPort": str(CONTROLLER_PORT),
             "SlurmdPort": "16818",
             "SlurmUser": "root",
             "SlurmdUser": "root",

@@ -22,6 +22,17 @@ CONCEPTS = {
 }
 
 
+def pytest_sessionstart(session):
+    """A Slurm configuration link left by a killed Slurm test would make every snakemake start
+    wait ~9 s (tests/slurm_cluster.py)."""
+    from slurm_cluster import remove_stale_link
+
+    try:
+        remove_stale_link()
+    except OSError:
+        pass  # not ours to remove (no permission): the Slurm test refuses to run over it
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -5,8 +5,9 @@ pid and log files. The daemons run in the foreground as children of this process
 stopped by PID; nothing is installed as a service. One system file is touched: /etc/slurm/slurm.conf
 becomes a symbolic link to the folder's slurm.conf while the cluster runs, because the Slurm
 executor plugin's job steps drop SLURM_CONF from the environment of their `srun`; it is removed
-on stop (left dangling if the process is killed, it makes Slurm's clients fail at once, not wait).
-An existing /etc/slurm/slurm.conf that is not such a link is never touched: `start` refuses.
+on stop, and a link left by a killed run is removed at the start of the next test session
+(`remove_stale_link`). An existing /etc/slurm/slurm.conf that is not such a link is never
+touched: `start` refuses.
 The Debian packages (PACKAGES) are installed by .ci/run where it can.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 CONTROLLER_PORT = 16817
+CLUSTER_NAME = "daydream-test"
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 BINARIES = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "srun"]
 
@@ -39,6 +41,21 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def remove_stale_link() -> None:
+    """The link a killed test or benchmark left at SYSTEM_CONF, when no controller runs: with it,
+    every Snakemake start waits ~9 s (the Slurm plugin asks `scontrol show config` at import, which
+    waits for the controller). Called at the start of every test session."""
+    if not SYSTEM_CONF.is_symlink() or not port_free(CONTROLLER_PORT):
+        return
+    target = SYSTEM_CONF.readlink()
+    try:
+        ours = f"ClusterName={CLUSTER_NAME}\n" in target.read_text(encoding="utf-8")
+    except OSError:
+        ours = target.name == "slurm.conf"  # dangling: harmless, but ours to remove
+    if ours:
+        SYSTEM_CONF.unlink()
 
 
 def sbin(name: str) -> str:
@@ -82,6 +99,17 @@ class SlurmCluster:
         self._wait_for(self._node_idle, "the node to be idle in sinfo", timeout_s)
 
     def stop(self) -> None:
+        """Cancel what is still queued or running (a test that failed half-way), then stop the
+        daemons, the node's first."""
+        if self.processes.get("slurmctld") and self.processes["slurmctld"].poll() is None:
+            subprocess.run(
+                ["scancel", "--full", "--user", str(os.geteuid())], env=self.environment(), capture_output=True
+            )
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and any(
+                j["state"] in ("RUNNING", "PENDING", "COMPLETING") for j in self._jobs_or_none()
+            ):
+                time.sleep(0.5)
         for name in ["slurmd", "slurmctld", "munged"]:
             process = self.processes.pop(name, None)
             if process is None or process.poll() is not None:
@@ -119,6 +147,12 @@ class SlurmCluster:
         )
         return [dict(zip(fields, line.split("|"), strict=True)) for line in done.stdout.splitlines() if line.strip()]
 
+    def _jobs_or_none(self) -> list[dict[str, str]]:
+        try:
+            return self.jobs()
+        except subprocess.CalledProcessError:
+            return []
+
     def logs(self) -> str:
         return "\n".join(
             f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}" for path in sorted(self.root.glob("*.log"))
@@ -146,7 +180,7 @@ class SlurmCluster:
         for folder in ["state", "spool"]:
             (self.root / folder).mkdir(exist_ok=True)
         settings = {
-            "ClusterName": "daydream-test",
+            "ClusterName": CLUSTER_NAME,
             "SlurmctldHost": "localhost",
             "SlurmctldPort": str(CONTROLLER_PORT),
             "SlurmdPort": "16818",

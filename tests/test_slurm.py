@@ -8,9 +8,10 @@ import re
 from datetime import datetime
 
 import pytest
-from test_workflow import membership, scores
+from test_workflow import http_setup, membership, scores, scores_of
 
 from conftest import ROOT, make_experiment, membership_digest, run_snakemake, write_config
+from llm_server import FakeLLM
 from slurm_cluster import PACKAGES, SYSTEM_CONF, SlurmCluster, missing_binaries
 
 MISSING = missing_binaries()
@@ -34,7 +35,7 @@ def cluster(tmp_path_factory):
         yield running
 
 
-def slurm_run(root, cluster):
+def slurm_run(root, cluster, check=True, env=None):
     """The profile's run, with what this cluster needs: no job accounting (squeue for job
     states), no account, short status intervals; the Slurm jobs' logs kept, to be read; and
     smaller groups, so that there are more group jobs than the cap lets run at once."""
@@ -53,7 +54,8 @@ def slurm_run(root, cluster):
         "1",
         "--group-components",
         f"llm_{{stage}}={CALLS_PER_JOB}",
-        env=cluster.environment(),
+        check=check,
+        env={**cluster.environment(), **(env or {})},
     )
 
 
@@ -107,3 +109,23 @@ def test_cube_through_slurm_matches_the_local_run(tmp_path, cluster):
     assert {job["cpus"] for job in jobs} == {"1"}
     evaluation_jobs = [job for job in jobs if job["comment"] == "rule_llm_evaluation_generate"]
     assert overlapping(evaluation_jobs) == CAP
+
+
+def test_a_failed_call_stops_its_group_and_the_same_command_pays_nothing_twice(tmp_path, cluster):
+    """Through a real HTTP provider on 127.0.0.1: a call refused with a 400 fails its generation
+    and the calls after it in its group job do not run (Snakemake runs a group's jobs without
+    keep-going); the same command again makes every other call once, and the cap holds at the
+    server across the cluster's jobs."""
+    with FakeLLM(latency_s=0.5) as server:
+        env = http_setup(tmp_path, server, llm={"max_concurrency": CAP})
+        server.faults = ["400"]
+        failed = slurm_run(tmp_path, cluster, check=False, env=env)
+        assert failed.returncode != 0
+        assert "400" in failed.stdout + failed.stderr
+        assert len(server.requests) == 1  # the other drafts of its group job were not called
+
+        slurm_run(tmp_path, cluster, env=env)
+        calls = [r for r in membership(tmp_path) if r["stage"] != "essay" or r["template_id"] == "plain-essay"]
+        assert len(server.requests) == 1 + len(calls)  # the refused call, then each call once
+        assert server.max_in_flight <= CAP  # the cap reached and held: the first test
+        assert len(scores_of(tmp_path)) == 12

@@ -208,6 +208,31 @@ def after_failure():
         )
 
 
+def check_slurm_job_states():
+    """On Slurm, before any job is submitted: job states must have a source that answers
+    (slurm_states.py), or the run would wait forever without a word."""
+    plugin = workflow.executor_plugin
+    if workflow.exec_mode != ExecMode.DEFAULT or plugin is None or plugin.name != "slurm":
+        return
+    import shutil
+
+    from snakemake_executor_plugin_slurm.job_status_query import get_min_job_age
+
+    from daydream.slurm_states import job_state_problem, sacct_error
+
+    settings = workflow.executor_settings
+    on_path = shutil.which("sacct") is not None
+    problem = job_state_problem(
+        requested=getattr(settings, "status_command", None),
+        min_job_age_s=get_min_job_age(),
+        init_seconds=getattr(settings, "init_seconds_before_status_checks", None) or 40,
+        sacct_on_path=on_path,
+        sacct_error=sacct_error() if on_path else None,
+    )
+    if problem:
+        raise WorkflowError(problem)
+
+
 def check_budget():
     """max_cost_usd: a run whose pending calls are estimated above it does not start."""
     from daydream.cost_plan import check_budget as refuse_over_budget

@@ -142,11 +142,16 @@ def run_env(env: dict | None = None) -> dict:
 
 
 def run_snakemake(
-    root: Path, *args: str, check: bool = True, env: dict | None = None, snakefile: Path | None = None
+    root: Path,
+    *args: str,
+    check: bool = True,
+    env: dict | None = None,
+    snakefile: Path | None = None,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     """A real snakemake run, working in root."""
     command = snakemake_command(root, *args, snakefile=snakefile)
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=run_env(env), timeout=600)
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=run_env(env), timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"

@@ -35,7 +35,7 @@ def cluster(tmp_path_factory):
         yield running
 
 
-def slurm_run(root, cluster, check=True, env=None):
+def slurm_run(root, cluster, check=True, env=None, status_command=("--slurm-status-command", "squeue"), timeout=600):
     """The profile's run, with what this cluster needs: no job accounting (squeue for job
     states), no account, short status intervals; the Slurm jobs' logs kept, to be read; and
     smaller groups, so that there are more group jobs than the cap lets run at once."""
@@ -44,8 +44,7 @@ def slurm_run(root, cluster, check=True, env=None):
         "all_evaluations",
         "--profile",
         str(ROOT / "profiles" / "slurm"),
-        "--slurm-status-command",
-        "squeue",
+        *status_command,
         "--slurm-no-account",
         "--slurm-keep-successful-logs",
         "--slurm-init-seconds-before-status-checks",
@@ -56,6 +55,7 @@ def slurm_run(root, cluster, check=True, env=None):
         f"llm_{{stage}}={CALLS_PER_JOB}",
         check=check,
         env={**cluster.environment(), **(env or {})},
+        timeout=timeout,
     )
 
 
@@ -129,3 +129,15 @@ def test_a_failed_call_stops_its_group_and_the_same_command_pays_nothing_twice(t
         assert len(server.requests) == 1 + len(calls)  # the refused call, then each call once
         assert server.max_in_flight <= CAP  # the cap reached and held: the first test
         assert len(scores_of(tmp_path)) == 12
+
+
+def test_a_cluster_without_job_accounting_is_named_before_any_job(tiny, cluster):
+    """This cluster has no accounting database, so sacct fails: left to its default (sacct),
+    the Slurm plugin would wait forever for job states. The run stops at once, saying what to add."""
+    before = {job["id"] for job in cluster.jobs()}
+    result = slurm_run(tiny, cluster, check=False, status_command=(), timeout=60)  # a hang fails here
+    assert result.returncode != 0
+    assert "Slurm accounting storage is disabled" in result.stderr
+    assert "--slurm-status-command squeue" in result.stderr
+    assert {job["id"] for job in cluster.jobs()} == before  # nothing submitted
+    assert not (tiny / "data/gens").exists()

@@ -1,0 +1,38 @@
+"""Where a Slurm run gets its job states from (slurm_states.py), without Slurm."""
+
+import pytest
+
+from daydream.slurm_states import effective_status_command, job_state_problem
+
+FAILS = "Slurm accounting storage is disabled"
+
+
+@pytest.mark.parametrize(
+    "requested, min_job_age, init, on_path, expected",
+    [
+        ("sacct", 300, 40, True, "sacct"),
+        ("squeue", 300, 40, True, "squeue"),
+        ("squeue", 100, 40, True, "sacct"),  # squeue would forget finished jobs: the plugin falls back
+        ("squeue", None, 40, True, "sacct"),
+        ("squeue", 100, 40, False, "squeue"),
+        ("sacct", 300, 40, False, "squeue"),
+        (None, 300, 40, True, "sacct"),
+        (None, 300, 40, False, "squeue"),
+    ],
+)
+def test_effective_status_command(requested, min_job_age, init, on_path, expected):
+    assert effective_status_command(requested, min_job_age, init, on_path) == expected
+
+
+def test_sacct_that_fails_is_named_with_the_fix():
+    problem = job_state_problem("sacct", 600, 40, True, FAILS)
+    assert FAILS in problem and "--slurm-status-command squeue" in problem
+    assert job_state_problem("squeue", 600, 40, True, FAILS) is None
+    assert job_state_problem("sacct", 600, 40, True, None) is None  # sacct works
+    assert job_state_problem("sacct", 600, 40, False, None) is None  # no sacct: squeue is used
+
+
+def test_squeue_asked_for_but_min_job_age_too_short_is_named():
+    problem = job_state_problem("squeue", 60, 40, True, FAILS)
+    assert "MinJobAge (60 s)" in problem and "(40 s, --slurm-init-seconds-before-status-checks)" in problem
+    assert "MinJobAge (unknown)" in job_state_problem("squeue", None, 40, True, FAILS)

@@ -28,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from slurm_cluster import PACKAGES, SlurmCluster, missing_binaries  # noqa: E402
+from slurm_cluster import PACKAGES, SlurmCluster, missing_binaries, most_running_at_once  # noqa: E402
 
 
 def example_copy(folder: Path, cap: int) -> Path:
@@ -52,17 +52,6 @@ def snakemake(folder: Path, config: Path, *args: str, env: dict) -> float:
         sys.exit(f"snakemake failed:\n{done.stderr[-3000:]}")
     (folder / "snakemake.out").write_text(done.stdout + done.stderr)
     return time.monotonic() - started
-
-
-def peak_running(jobs: list[dict]) -> int:
-    moments = sorted(
-        [(datetime.fromisoformat(j["start"]), 1) for j in jobs] + [(datetime.fromisoformat(j["end"]), -1) for j in jobs]
-    )
-    running = peak = 0
-    for _, step in moments:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def main() -> None:
@@ -101,7 +90,7 @@ def main() -> None:
         print(f"  Slurm jobs: {len(jobs)} ({generations / max(len(jobs), 1):.1f} generations each)")
         print(f"  through Slurm: wall {slurm_wall:.1f} s", end="; ")
         print(f"Slurm jobs' run time {busy:.0f} s = {busy / generations:.2f} s per generation")
-        print(f"  most Slurm jobs running at once: {peak_running(jobs)}")
+        print(f"  most Slurm jobs running at once: {most_running_at_once(jobs)}")
         print(f"  the same cube locally: wall {local_wall:.1f} s")
 
 

@@ -18,7 +18,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
@@ -52,10 +54,22 @@ def remove_stale_link() -> None:
     target = SYSTEM_CONF.readlink()
     try:
         ours = f"ClusterName={CLUSTER_NAME}\n" in target.read_text(encoding="utf-8")
-    except OSError:
-        ours = target.name == "slurm.conf"  # dangling: harmless, but ours to remove
+    except OSError:  # dangling: ours when it pointed into the temp folder, where this helper works
+        ours = target.is_relative_to(tempfile.gettempdir())
     if ours:
         SYSTEM_CONF.unlink()
+
+
+def most_running_at_once(jobs: list[dict[str, str]]) -> int:
+    """The most of these jobs (SlurmCluster.jobs rows) running at one moment; times are to the
+    second, and a job ending in the second another starts does not overlap it."""
+    moments = [(datetime.fromisoformat(job["start"]), 1) for job in jobs]
+    moments += [(datetime.fromisoformat(job["end"]), -1) for job in jobs]
+    running = peak = 0
+    for _, step in sorted(moments):  # at one second, -1 sorts before +1
+        running += step
+        peak = max(peak, running)
+    return peak
 
 
 def sbin(name: str) -> str:
@@ -86,10 +100,9 @@ class SlurmCluster:
                 f"port {CONTROLLER_PORT} is in use: another Slurm controller (or test cluster) is running"
             )
         self._write_files()
+        remove_stale_link()
         if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
-            if not (SYSTEM_CONF.is_symlink() and SYSTEM_CONF.readlink().name == "slurm.conf"):
-                raise RuntimeError(f"{SYSTEM_CONF} exists and is not a link left by this helper: not touching it")
-            SYSTEM_CONF.unlink()
+            raise RuntimeError(f"{SYSTEM_CONF} exists and is not a link left by this helper: not touching it")
         SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
         SYSTEM_CONF.symlink_to(self.conf)
         self._spawn("munged", [sbin("munged"), "--foreground", "--force", *self._munge_args()])

@@ -1,18 +1,17 @@
-"""The Slurm profile on a real one-node Slurm cluster (tests/slurm_cluster.py): the example cube
-through `snakemake --profile profiles/slurm`, offline backend. .ci/run installs Slurm where it can;
-elsewhere these tests skip and say why."""
+"""The Slurm profile on a real one-node Slurm cluster (tests/slurm_cluster.py): the tests' tiny cube
+through `snakemake --profile profiles/slurm`, with the offline backend and with a loopback HTTP
+provider. .ci/run installs Slurm where it can; elsewhere these tests skip and say why."""
 
 import math
 import os
 import re
-from datetime import datetime
 
 import pytest
 from test_workflow import http_setup, membership, scores, scores_of
 
 from conftest import ROOT, make_experiment, membership_digest, run_snakemake, write_config
 from llm_server import FakeLLM
-from slurm_cluster import PACKAGES, SYSTEM_CONF, SlurmCluster, missing_binaries
+from slurm_cluster import PACKAGES, SYSTEM_CONF, SlurmCluster, missing_binaries, most_running_at_once
 
 MISSING = missing_binaries()
 pytestmark = pytest.mark.skipif(
@@ -59,19 +58,6 @@ def slurm_run(root, cluster, check=True, env=None, status_command=("--slurm-stat
     )
 
 
-def overlapping(jobs):
-    """The most jobs running at one moment (start and end to the second)."""
-    moments = []
-    for job in jobs:
-        moments.append((datetime.fromisoformat(job["start"]), 1))
-        moments.append((datetime.fromisoformat(job["end"]), -1))
-    running = peak = 0
-    for _, step in sorted(moments, key=lambda item: (item[0], item[1])):  # an end before a start at one second
-        running += step
-        peak = max(peak, running)
-    return peak
-
-
 def test_cube_through_slurm_matches_the_local_run(tmp_path, cluster):
     local, through_slurm = tmp_path / "local", tmp_path / "slurm"
     for root in (local, through_slurm):
@@ -108,7 +94,7 @@ def test_cube_through_slurm_matches_the_local_run(tmp_path, cluster):
     # bounds the calls in flight across the cluster (the node would take 8 such jobs at once)
     assert {job["cpus"] for job in jobs} == {"1"}
     evaluation_jobs = [job for job in jobs if job["comment"] == "rule_llm_evaluation_generate"]
-    assert overlapping(evaluation_jobs) == CAP
+    assert most_running_at_once(evaluation_jobs) == CAP
 
 
 def test_a_failed_call_stops_its_group_and_the_same_command_pays_nothing_twice(tmp_path, cluster):

@@ -36,3 +36,14 @@ def test_squeue_asked_for_but_min_job_age_too_short_is_named():
     problem = job_state_problem("squeue", 60, 40, True, FAILS)
     assert "MinJobAge (60 s)" in problem and "(40 s, --slurm-init-seconds-before-status-checks)" in problem
     assert "MinJobAge (unknown)" in job_state_problem("squeue", None, 40, True, FAILS)
+
+
+def test_most_running_at_once_counts_overlaps_to_the_second():
+    from slurm_cluster import most_running_at_once
+
+    def job(start, end):
+        return {"start": f"2026-01-01T00:00:{start:02d}", "end": f"2026-01-01T00:00:{end:02d}"}
+
+    assert most_running_at_once([job(0, 5), job(5, 9)]) == 1  # one ends as the other starts
+    assert most_running_at_once([job(0, 5), job(4, 9), job(4, 6)]) == 3
+    assert most_running_at_once([]) == 0

@@ -245,12 +245,9 @@ def check_budget():
 
 
 def write_cost_plan(log):
-    from daydream.cost_plan import format_plan, plan_csv
-    from daydream.fileio import write_atomic
+    from daydream.cost_plan import write_plan
 
-    out = f"{COHORT_DIR}/plan.csv"
-    write_atomic(out, plan_csv(COST_PLAN))
-    text = f"{format_plan(COST_PLAN)}\n-> {out}"
+    text = write_plan(COST_PLAN, DATA)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     Path(log).write_text(f"{text}\n", encoding="utf-8")
     print(text)

@@ -669,6 +669,29 @@ def test_cost_plan_before_the_checkpoint_and_the_budget_guard(tmp_path):
         assert "18 LLM calls pending" not in again.stderr and "0 LLM calls pending" in again.stderr
 
 
+def test_plan_from_snakemake_and_from_the_cli_is_one_table(tiny):
+    """`snakemake plan` and `daydream plan` write the same plan.csv into the cohort's folder and
+    print it with where it went."""
+    result = run_snakemake(tiny, "plan")
+    (path,) = (tiny / "data/cohorts").glob("*/plan.csv")
+    from_snakemake = path.read_text()
+    assert (
+        from_snakemake.startswith("stage,") and len(from_snakemake.splitlines()) == 1 + 3
+    )  # a line per stage and model
+    assert f"-> {path}" in result.stdout and "plan: cohort" in result.stdout
+    path.unlink()
+    cli = subprocess.run(
+        [sys.executable, "-m", "daydream", "plan", "--config", str(tiny / "config.yaml")],
+        cwd=tiny,
+        capture_output=True,
+        text=True,
+        env=run_env(),
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert path.read_text() == from_snakemake
+    assert f"-> {path}" in cli.stdout
+
+
 def test_budget_guard_refuses_models_without_prices(tmp_path):
     with FakeLLM() as server:
         make_experiment(tmp_path, models=HTTP_MODELS)

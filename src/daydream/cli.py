@@ -34,7 +34,7 @@ def _settings(config: dict):
 
 
 def cmd_check(args) -> int:
-    from .cohort import build_membership, combo_levels, counts, plan_cohort
+    from .cohort import build_membership, combo_levels, counts
     from .experiment import check_experiment_axes, load_experiment
     from .providers import check_endpoints
     from .stages import STAGES
@@ -43,7 +43,7 @@ def cmd_check(args) -> int:
     experiment = load_experiment(config["data_root"], config["templates_root"])
     check_experiment_axes(experiment)
     endpoints = check_endpoints(experiment, config)
-    plan = plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"])
+    plan = _cohort_plan(experiment, config)
     fallbacks = []
     for combo in plan.combos:
         for concept_id, level, _ in combo_levels(experiment, combo):
@@ -120,16 +120,11 @@ def cmd_results(args) -> int:
 
 def cmd_plan(args) -> int:
     """What the cohort will still call and cost; also written to <cohort>/plan.csv."""
-    from .cost_plan import format_plan, plan_csv
-    from .fileio import write_atomic
+    from .cost_plan import write_plan
     from .workflow_plan import WorkflowPlan
 
     config = _load_config(args)
-    plan = WorkflowPlan.load(config, os.environ.get("DD_COHORT")).cost_plan()
-    out = Path(config["data_root"]) / "cohorts" / plan.cohort_id / "plan.csv"
-    write_atomic(out, plan_csv(plan))
-    print(format_plan(plan))
-    print(f"-> {out}")
+    print(write_plan(WorkflowPlan.load(config, os.environ.get("DD_COHORT")).cost_plan(), config["data_root"]))
     return 0
 
 
@@ -163,11 +158,15 @@ def _require_planned(cohort_id: str, membership: Path) -> None:
 
 def _planned_cohort(config: dict) -> str:
     """The cohort the config plans, as snakemake does (DD_COHORT included)."""
-    from .cohort import plan_cohort
     from .experiment import load_experiment
 
-    experiment = load_experiment(config["data_root"], config["templates_root"])
-    return plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"]).cohort_id
+    return _cohort_plan(load_experiment(config["data_root"], config["templates_root"]), config).cohort_id
+
+
+def _cohort_plan(experiment, config: dict):
+    from .cohort import plan_cohort
+
+    return plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"])
 
 
 def cmd_status(args) -> int:

@@ -226,6 +226,16 @@ def format_plan(plan: CostPlan) -> str:
     return "\n".join(lines)
 
 
+def write_plan(plan: CostPlan, data_root) -> str:
+    """The plan as a table in <data_root>/cohorts/<cohort>/plan.csv; returns it as printed, with
+    where it went."""
+    from .fileio import write_atomic
+
+    out = Path(data_root) / "cohorts" / plan.cohort_id / "plan.csv"
+    write_atomic(out, plan_csv(plan))
+    return f"{format_plan(plan)}\n-> {out}"
+
+
 def check_budget(plan: CostPlan, max_cost_usd: float | None) -> None:
     """Refuse a run whose pending calls are estimated above max_cost_usd, or go to unpriced models."""
     from .errors import InputError

@@ -11,11 +11,11 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from daydream.errors import InputError
-from daydream.run_lock import CohortBusy, acquire_run_lock
-from daydream.runner import Runner
-from daydream.settings import validate_config
+from daydream.store.run_lock import CohortBusy, acquire_run_lock
+from daydream.workflow.runner import Runner
+from daydream.config import validate_config
 from daydream.stages import PARSED, PROMPT, STAGE_PATTERN
-from daydream.workflow_plan import WorkflowPlan
+from daydream.planning.workflow_plan import WorkflowPlan
 
 try:
     # the JSON schema (src/daydream/schemas/config.schema.yaml) fills in every default
@@ -188,8 +188,8 @@ def after_failure():
     """A run with failed jobs (with keep-going, after every job that could run): name the failed
     generations by reason, and, when the run was to make the score tables, write them anyway
     (a failed evaluation is an error row with its reason). Snakemake still exits non-zero."""
-    from daydream.results import write_results
-    from daydream.status import cohort_status, format_failures
+    from daydream.analysis.results import write_results
+    from daydream.analysis.status import cohort_status, format_failures
 
     if not Path(MEMBERSHIP).is_file():
         return
@@ -218,7 +218,7 @@ def check_slurm_job_states():
 
     from snakemake_executor_plugin_slurm.job_status_query import get_min_job_age
 
-    from daydream.slurm_states import job_state_problem, sacct_error
+    from daydream.workflow.slurm_states import job_state_problem, sacct_error
 
     settings = workflow.executor_settings
     on_path = shutil.which("sacct") is not None
@@ -235,7 +235,7 @@ def check_slurm_job_states():
 
 def check_budget():
     """max_cost_usd: a run whose pending calls are estimated above it does not start."""
-    from daydream.cost_plan import check_budget as refuse_over_budget
+    from daydream.planning.cost_plan import check_budget as refuse_over_budget
 
     if workflow.exec_mode == ExecMode.DEFAULT:
         try:
@@ -245,7 +245,7 @@ def check_budget():
 
 
 def write_cost_plan(log):
-    from daydream.cost_plan import write_plan
+    from daydream.planning.cost_plan import write_plan
 
     text = write_plan(COST_PLAN, DATA)
     Path(log).parent.mkdir(parents=True, exist_ok=True)

@@ -3,16 +3,16 @@ import json
 import pytest
 
 from daydream import ids
-from daydream.cohort import (
+from daydream.errors import InputError
+from daydream.experiment.combos import update_combo_mappings
+from daydream.experiment.definition import load_experiment
+from daydream.planning.cohort import (
     MembershipRow,
     build_membership,
     check_integrity,
     counts,
     plan_cohort,
 )
-from daydream.combos import update_combo_mappings
-from daydream.errors import InputError
-from daydream.experiment import load_experiment
 
 from conftest import REFERENCE_MEMBERSHIP_SHA256, cohort_settings, make_experiment, membership_digest, write
 

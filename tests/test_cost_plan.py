@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from daydream.cost_plan import CHARS_PER_TOKEN, check_budget
+from daydream.config import validate_config
 from daydream.errors import InputError
-from daydream.settings import validate_config
-from daydream.workflow_plan import WorkflowPlan
+from daydream.planning.cost_plan import CHARS_PER_TOKEN, check_budget
+from daydream.planning.workflow_plan import WorkflowPlan
 
 from conftest import make_experiment, write
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from daydream.cover import greedy_cover, is_cover, schoenheim_bound, solve_cover
+from daydream.experiment.cover import greedy_cover, is_cover, schoenheim_bound, solve_cover
 
 from conftest import ROOT, make_experiment, run_snakemake, write, write_config
 

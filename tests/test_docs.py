@@ -2,8 +2,8 @@
 
 import yaml
 
-from daydream.experiment import MODEL_COLUMNS, TEMPLATE_COLUMNS
-from daydream.settings import SCHEMA_PATH
+from daydream.config import SCHEMA_PATH
+from daydream.experiment.definition import MODEL_COLUMNS, TEMPLATE_COLUMNS
 
 from conftest import ROOT
 

@@ -4,10 +4,10 @@ request key, responses archived before they are returned, a stopping run makes n
 import threading
 import time
 
-from daydream.archive import Request, find_archived, request_key
-from daydream.engine import Call, CallEngine, perform_call
-from daydream.providers import endpoint
-from daydream.settings import validate_config
+from daydream.calling.engine import Call, CallEngine, perform_call
+from daydream.calling.providers import endpoint
+from daydream.config import validate_config
+from daydream.store.archive import Request, find_archived, request_key
 
 from llm_server import FakeLLM
 

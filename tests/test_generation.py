@@ -7,15 +7,15 @@ import stat
 
 import pytest
 
-from daydream.archive import Request, archive_response, find_archived, request_key
-from daydream.cohort import MembershipRow
-from daydream.credentials import api_key_from, is_loopback
-from daydream.engine import perform_call
-from daydream.fileio import write_atomic
-from daydream.generation import ValidationFailed, cost_of, generate, validate_response, write_prompt
-from daydream.generations import ConceptText, Generation
-from daydream.providers import endpoint
-from daydream.settings import validate_config
+from daydream.calling.credentials import api_key_from, is_loopback
+from daydream.calling.engine import perform_call
+from daydream.calling.providers import endpoint
+from daydream.config import validate_config
+from daydream.generating.steps import ValidationFailed, cost_of, generate, validate_response, write_prompt
+from daydream.planning.cohort import MembershipRow
+from daydream.planning.specs import ConceptText, Generation
+from daydream.store.archive import Request, archive_response, find_archived, request_key
+from daydream.store.fileio import write_atomic
 
 from conftest import write
 
@@ -182,7 +182,7 @@ def test_a_raw_in_no_archive_becomes_the_response_to_its_prompt(tmp_path):
 def test_rendering_runs_no_code_from_a_template(tmp_path):
     """The job renders in Jinja's sandbox too (not only the check): a payload never runs."""
     from daydream.errors import InputError
-    from daydream.render import render_template
+    from daydream.generating.render import render_template
 
     proof = tmp_path / "proof"
     payload = "{{ cycler.__init__.__globals__.os.popen('touch " + str(proof) + "').read() }}"
@@ -205,8 +205,8 @@ def test_the_newest_archived_response_of_a_request_is_the_one_used(tmp_path):
 def test_offline_responses_are_deterministic_and_shaped_like_each_stage():
     """The offline provider is how experiments are rehearsed: the same request always gives the
     same text (a rerun changes nothing), another model or prompt another one."""
-    from daydream.offline import offline_response
-    from daydream.parsers import DRAFT_PARSERS, parse_score
+    from daydream.calling.offline import offline_response
+    from daydream.generating.parsers import DRAFT_PARSERS, parse_score
 
     for stage in ("draft", "essay", "evaluation"):
         first = offline_response(stage, "prompt text", "offline/a")

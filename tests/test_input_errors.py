@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from daydream.cohort import plan_cohort
-from daydream.combos import Combo, update_combo_mappings
+from daydream.calling.providers import check_endpoints
+from daydream.config import validate_config
 from daydream.errors import InputError
-from daydream.experiment import check_experiment_axes, load_experiment
-from daydream.providers import check_endpoints
-from daydream.settings import validate_config
+from daydream.experiment.combos import Combo, update_combo_mappings
+from daydream.experiment.definition import check_experiment_axes, load_experiment
+from daydream.planning.cohort import plan_cohort
 
 from conftest import cohort_settings, make_experiment, write
 
@@ -265,7 +265,7 @@ def test_cube_size_is_checked_before_combos_are_enumerated(exp_dir, monkeypatch)
     def enumerating(*args):
         raise AssertionError("combos enumerated before the cube's size was checked")
 
-    monkeypatch.setattr("daydream.cohort.all_combos", enumerating)
+    monkeypatch.setattr("daydream.planning.cohort.all_combos", enumerating)
     rows = ["concept_id,name,active"] + [f"c{n},C{n},true" for n in range(60)]
     write(exp_dir / "data/1_raw/concepts_metadata.csv", "\n".join(rows) + "\n")
     with pytest.raises(InputError, match=r"would have 350,447,020 generations .* max_generations=50,000"):

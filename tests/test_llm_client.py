@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from daydream.llm import MAX_RETRY_AFTER_S, LLMError, RetryPolicy, chat_completion, parse_retry_after
+from daydream.calling.llm import MAX_RETRY_AFTER_S, LLMError, RetryPolicy, chat_completion, parse_retry_after
 
 from llm_server import FakeLLM
 
@@ -199,7 +199,7 @@ def test_a_request_that_cannot_be_sent_fails_once_without_the_key_in_the_error()
     ],
 )
 def test_redaction_of_configured_and_key_shaped_secrets(text):
-    from daydream.credentials import redact
+    from daydream.calling.credentials import redact
 
     redacted = redact(text, ("LOCALkey42\n",))
     assert "[redacted]" in redacted

@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from daydream.parsers import (
+from daydream.generating.parsers import (
     ParseError,
     essay_block,
     essay_idea_last,

@@ -3,17 +3,17 @@
 import multiprocessing
 import time
 
-from daydream import rate_limit
-from daydream.llm import complete
-from daydream.providers import endpoint
-from daydream.settings import validate_config
+from daydream.calling import rate_limit
+from daydream.calling.llm import complete
+from daydream.calling.providers import endpoint
+from daydream.config import validate_config
 
 from conftest import run_together
 from llm_server import FakeLLM
 
 
 def _take_turns(path, count, times, start):
-    from daydream.rate_limit import wait_turn
+    from daydream.calling.rate_limit import wait_turn
 
     start.wait()
     for _ in range(count):
@@ -36,7 +36,7 @@ def test_the_client_waits_its_turn_for_each_attempt(tmp_path, monkeypatch):
     calls and one retried attempt, the third request starts a window after the first."""
     monkeypatch.setattr(rate_limit, "WINDOW_S", 1.0)
     monkeypatch.setattr(rate_limit.tempfile, "gettempdir", lambda: str(tmp_path))
-    from daydream.archive import Request
+    from daydream.store.archive import Request
 
     with FakeLLM() as server:
         server.faults = ["500"]  # the first attempt fails: its retry needs a turn of its own

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from daydream.results import (
+from daydream.analysis.results import (
     evaluator_agreement,
     pivot_scores,
     replicate_variance,
@@ -126,7 +126,7 @@ def scores_of(store, tmp_path):
 
 def test_ranking_by_chosen_evaluators_with_max_or_mean(store, tmp_path):
     """e1: judge x m1 scored 10 and 8 (mean 9), rubric x m1 4; e2: judge 3, rubric 5."""
-    from daydream.selection import choose, rank_essays
+    from daydream.analysis.selection import choose, rank_essays
 
     scores = scores_of(store, tmp_path)
     ranked = rank_essays(scores)  # mean across evaluators of each evaluator's replicate mean
@@ -143,7 +143,7 @@ def test_ranking_by_chosen_evaluators_with_max_or_mean(store, tmp_path):
 
 
 def test_candidate_list_is_editable_and_makes_the_selection(store, tmp_path):
-    from daydream.selection import candidates_csv, rank_essays, selected_from_candidates
+    from daydream.analysis.selection import candidates_csv, rank_essays, selected_from_candidates
 
     ranked = rank_essays(scores_of(store, tmp_path))
     path = tmp_path / "candidates.csv"
@@ -164,7 +164,7 @@ def test_empty_store_gives_empty_tables(tmp_path):
 
 
 def test_lineage_follows_the_stage_model_and_stays_in_the_store(tmp_path):
-    from daydream.results import ancestors
+    from daydream.analysis.results import ancestors
 
     gens = tmp_path / "gens"
     write(gens / "essay/e1/metadata.json", json.dumps({"gen_id": "e1", "parent_gen_id": "d1"}))
@@ -178,7 +178,7 @@ def test_lineage_follows_the_stage_model_and_stays_in_the_store(tmp_path):
 
 def test_the_original_analysis_against_hand_computed_values(store):
     """Scores: e1 judge 10 and 8 (replicates), e1 rubric 4, e2 judge 3, e2 rubric 5 (the rest fail)."""
-    from daydream.results import summarize_by, template_comparison, variance_components
+    from daydream.analysis.results import summarize_by, template_comparison, variance_components
 
     scores = scores_frame(score_rows(store))
     by_template = summarize_by(scores, "evaluation_template").set_index("evaluation_template")

@@ -61,7 +61,7 @@ def test_two_checkouts_on_one_data_root_run_a_cohort_once(tmp_path):
 
 
 def _append_combos(path, first, count, start):
-    from daydream.combos import make_combo, update_combo_mappings
+    from daydream.experiment.combos import make_combo, update_combo_mappings
 
     start.wait()
     for n in range(first, first + count):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from daydream.slurm_states import effective_status_command, job_state_problem
+from daydream.workflow.slurm_states import effective_status_command, job_state_problem
 
 FAILS = "Slurm accounting storage is disabled"
 

@@ -3,7 +3,7 @@
 import json
 from types import SimpleNamespace
 
-from daydream.status import cohort_status, format_status
+from daydream.analysis.status import cohort_status, format_status
 
 from conftest import write
 
@@ -46,7 +46,7 @@ def test_states_reasons_and_spend(tmp_path):
 
 def test_spend_per_stage_and_model_reads_both_metadata_shapes(tmp_path):
     """Ours (llm_model_id, provider, cost) and the original pipeline's (model_id, no provider, no cost)."""
-    from daydream.status import spend_rows, store_metadata_paths
+    from daydream.analysis.status import spend_rows, store_metadata_paths
 
     ours = {"mode": "llm", "stage": "draft", "llm_model_id": "w", "provider": "openrouter", "cost": 0.5}
     write(tmp_path / "gens/draft/d1/metadata.json", json.dumps({**ours, "usage": {"prompt_tokens": 10}}))

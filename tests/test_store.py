@@ -2,7 +2,7 @@
 
 import json
 
-from daydream.store import check_store, purge, purge_plan
+from daydream.store.housekeeping import check_store, purge, purge_plan
 
 from conftest import write
 

@@ -110,7 +110,7 @@ def test_edited_job_code_reruns_nothing(tmp_path):
     make_experiment(root)
     write_config(root)
     run_snakemake(root, "all", snakefile=snakefile)
-    for path in ("src/daydream/generation.py", "src/daydream/render.py", "workflow/scripts/cohort.py",
+    for path in ("src/daydream/generating/steps.py", "src/daydream/generating/render.py", "workflow/scripts/cohort.py",
                  "workflow/scripts/results.py"):  # fmt: skip
         with open(code / path, "a") as handle:
             handle.write("\n# edited after the run\n")
@@ -330,7 +330,7 @@ def test_failed_evaluations_are_named_and_the_tables_still_written(tmp_path):
     assert result.returncode != 0
     assert "6 failed generation(s), by reason:\n  evaluation (6): ParseError: no score found" in result.stderr
     assert "score tables written anyway" in result.stderr
-    from daydream.results import RESULT_FILES
+    from daydream.analysis.results import RESULT_FILES
 
     (results,) = (tmp_path / "data/cohorts").glob("*/reports")
     assert all((results / name).is_file() for name in RESULT_FILES.values())

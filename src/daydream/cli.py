@@ -7,14 +7,14 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import InputError
-from .parsers import SCORE_PARSERS
+from daydream.errors import InputError
+from daydream.generating.parsers import SCORE_PARSERS
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
 
 def _load_config(args) -> dict:
-    from .settings import read_config_file, validate_config
+    from daydream.config import read_config_file, validate_config
 
     if args.config:
         config = read_config_file(args.config)
@@ -28,16 +28,16 @@ def _load_config(args) -> dict:
 
 
 def _settings(config: dict):
-    from .workflow_plan import settings_from_config
+    from daydream.planning.workflow_plan import settings_from_config
 
     return settings_from_config(config)
 
 
 def cmd_check(args) -> int:
-    from .cohort import build_membership, combo_levels, counts
-    from .experiment import check_experiment_axes, load_experiment
-    from .providers import check_endpoints
-    from .stages import STAGES
+    from daydream.calling.providers import check_endpoints
+    from daydream.experiment.definition import check_experiment_axes, load_experiment
+    from daydream.planning.cohort import build_membership, combo_levels, counts
+    from daydream.stages import STAGES
 
     config = _load_config(args)
     experiment = load_experiment(config["data_root"], config["templates_root"])
@@ -86,8 +86,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_parse_score(args) -> int:
-    from .parsers import ParseError, format_score, parse_score
-    from .tables import read_text
+    from daydream.experiment.tables import read_text
+    from daydream.generating.parsers import ParseError, format_score, parse_score
 
     try:
         score = parse_score(read_text(Path(args.file)), args.parser)
@@ -101,9 +101,9 @@ def cmd_parse_score(args) -> int:
 def cmd_results(args) -> int:
     """Score tables now (even mid-run): the cohort's, in its reports/ folder, or with --all every
     cohort's in results_dir."""
-    from .cohort import read_membership
-    from .results import write_results
-    from .settings import results_dir
+    from daydream.analysis.results import write_results
+    from daydream.config import results_dir
+    from daydream.planning.cohort import read_membership
 
     config = _load_config(args)
     if args.all:
@@ -120,8 +120,8 @@ def cmd_results(args) -> int:
 
 def cmd_plan(args) -> int:
     """What the cohort will still call and cost; also written to <cohort>/plan.csv."""
-    from .cost_plan import write_plan
-    from .workflow_plan import WorkflowPlan
+    from daydream.planning.cost_plan import write_plan
+    from daydream.planning.workflow_plan import WorkflowPlan
 
     config = _load_config(args)
     print(write_plan(WorkflowPlan.load(config, os.environ.get("DD_COHORT")).cost_plan(), config["data_root"]))
@@ -130,8 +130,8 @@ def cmd_plan(args) -> int:
 
 def cmd_cost(args) -> int:
     """Recorded spend per stage and model: the cohort's, then the whole store's."""
-    from .cohort import read_membership
-    from .status import cohort_metadata_paths, format_spend, spend_rows, store_metadata_paths
+    from daydream.analysis.status import cohort_metadata_paths, format_spend, spend_rows, store_metadata_paths
+    from daydream.planning.cohort import read_membership
 
     config = _load_config(args)
     data_root = config["data_root"]
@@ -158,21 +158,21 @@ def _require_planned(cohort_id: str, membership: Path) -> None:
 
 def _planned_cohort(config: dict) -> str:
     """The cohort the config plans, as snakemake does (DD_COHORT included)."""
-    from .experiment import load_experiment
+    from daydream.experiment.definition import load_experiment
 
     return _cohort_plan(load_experiment(config["data_root"], config["templates_root"]), config).cohort_id
 
 
 def _cohort_plan(experiment, config: dict):
-    from .cohort import plan_cohort
+    from daydream.planning.cohort import plan_cohort
 
     return plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"])
 
 
 def cmd_status(args) -> int:
     """A cohort's generations by state, from its files (works during a run)."""
-    from .cohort import read_membership
-    from .status import cohort_status, format_status
+    from daydream.analysis.status import cohort_status, format_status
+    from daydream.planning.cohort import read_membership
 
     config = _load_config(args)
     cohort_id, membership = _cohort_membership(config, args)
@@ -184,10 +184,16 @@ def cmd_status(args) -> int:
 
 def cmd_select_top(args) -> int:
     """Rank the stored essays, write the candidate list and the selection file made from it."""
-    from .cohort import selected_essays_path
-    from .fileio import write_atomic
-    from .results import score_rows, scores_frame
-    from .selection import candidates_csv, choose, rank_essays, selected_from_candidates, selection_text
+    from daydream.analysis.results import score_rows, scores_frame
+    from daydream.analysis.selection import (
+        candidates_csv,
+        choose,
+        rank_essays,
+        selected_from_candidates,
+        selection_text,
+    )
+    from daydream.planning.cohort import selected_essays_path
+    from daydream.store.fileio import write_atomic
 
     config = _load_config(args)
     out = selected_essays_path(config["data_root"])
@@ -223,8 +229,8 @@ def _names(value: str | None) -> list[str] | None:
 
 def cmd_export(args) -> int:
     """Copy chosen essays with their drafts, prompts and evaluations into a folder to read."""
-    from .results import score_rows, scores_frame
-    from .selection import export_essays, read_essay_list
+    from daydream.analysis.results import score_rows, scores_frame
+    from daydream.analysis.selection import export_essays, read_essay_list
 
     config = _load_config(args)
     essays = read_essay_list(Path(args.essays))
@@ -235,7 +241,7 @@ def cmd_export(args) -> int:
 
 def cmd_store_check(args) -> int:
     """Inconsistencies of the gens store; exit 1 when there are any."""
-    from .store import check_store
+    from daydream.store.housekeeping import check_store
 
     config = _load_config(args)
     problems = check_store(config["data_root"])
@@ -253,7 +259,7 @@ def cmd_store_check(args) -> int:
 def cmd_purge(args) -> int:
     """Remove a cohort's generations (not what another cohort uses, not the responses/ archives
     unless asked); a dry run unless --yes."""
-    from .store import purge, purge_plan
+    from daydream.store.housekeeping import purge, purge_plan
 
     config = _load_config(args)
     remove, kept = purge_plan(config["data_root"], args.cohort)
@@ -269,8 +275,8 @@ def cmd_purge(args) -> int:
 
 
 def cmd_plan_combos(args) -> int:
-    from .cover import cover_combos
-    from .experiment import load_experiment
+    from daydream.experiment.cover import cover_combos
+    from daydream.experiment.definition import load_experiment
 
     config = _load_config(args)
     t = args.cover_t or config["cover_t"]

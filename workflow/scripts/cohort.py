@@ -4,7 +4,7 @@ import argparse
 import json
 
 import _bootstrap  # noqa: F401
-from daydream.jobs import cohort_step, run
+from daydream.workflow.job_scripts import cohort_step, run
 
 parser = argparse.ArgumentParser()
 parser.add_argument("step", choices=["combos", "manifest", "membership"])

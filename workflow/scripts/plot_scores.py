@@ -3,8 +3,8 @@
 import argparse
 
 import _bootstrap  # noqa: F401
-from daydream.jobs import run
-from daydream.plots import write_plots
+from daydream.workflow.job_scripts import run
+from daydream.analysis.plots import write_plots
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--scores", required=True)

@@ -4,9 +4,9 @@ from every evaluation in the gens store."""
 import argparse
 
 import _bootstrap  # noqa: F401
-from daydream.cohort import read_membership
-from daydream.jobs import run
-from daydream.results import write_results
+from daydream.planning.cohort import read_membership
+from daydream.workflow.job_scripts import run
+from daydream.analysis.results import write_results
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data-root", required=True)

@@ -7,12 +7,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cohort import MembershipRow, read_membership
-from .errors import InputError
-from .fileio import read_json_object
-from .ids import is_safe_id
-from .results import ancestors
-from .stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+from daydream.analysis.results import ancestors
+from daydream.errors import InputError
+from daydream.ids import is_safe_id
+from daydream.planning.cohort import MembershipRow, read_membership
+from daydream.stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+from daydream.store.fileio import read_json_object
 
 ARCHIVE = "responses"
 

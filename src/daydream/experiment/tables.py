@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from .errors import InputError, row_error
+from daydream.errors import InputError, row_error
 
 TRUE_WORDS = {"true", "1"}
 FALSE_WORDS = {"false", "0"}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .fileio import read_json_object, write_json_atomic
-from .stages import METADATA, RAW, RESPONSES
+from daydream.stages import METADATA, RAW, RESPONSES
+from daydream.store.fileio import read_json_object, write_json_atomic
 
 
 @dataclass(frozen=True, slots=True)

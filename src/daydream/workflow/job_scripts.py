@@ -8,14 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from .archive import now_iso
-from .errors import InputError
-from .fileio import write_atomic, write_json_atomic
+from daydream.errors import InputError
+from daydream.store.archive import now_iso
+from daydream.store.fileio import write_atomic, write_json_atomic
 
 
 def _plan_from_settings(settings: dict):
-    from .cohort import Settings, plan_cohort
-    from .experiment import check_experiment_axes, load_experiment
+    from daydream.experiment.definition import check_experiment_axes, load_experiment
+    from daydream.planning.cohort import Settings, plan_cohort
 
     experiment = load_experiment(settings["data_root"], settings["templates_root"])
     check_experiment_axes(experiment)
@@ -25,8 +25,8 @@ def _plan_from_settings(settings: dict):
 
 
 def cohort_step(step: str, settings: dict, out: Path) -> None:
-    from .cohort import build_membership, combo_mappings_path, membership_csv
-    from .combos import combos_csv, update_combo_mappings
+    from daydream.experiment.combos import combos_csv, update_combo_mappings
+    from daydream.planning.cohort import build_membership, combo_mappings_path, membership_csv
 
     experiment, plan = _plan_from_settings(settings)
     if plan.cohort_id != settings["expected_cohort_id"]:
@@ -52,7 +52,7 @@ def cohort_step(step: str, settings: dict, out: Path) -> None:
 def run(main) -> None:
     """Run a job script's main(): first its command line, paths resolved, so that it can be
     copied from the log and run by hand; known failures print one clear line and exit 1."""
-    from .parsers import ParseError
+    from daydream.generating.parsers import ParseError
 
     print("# command: " + shlex.join([sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]]), flush=True)
     started = time.monotonic()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import InputError
-from .experiment import Experiment, Model
-from .llm import RetryPolicy
+from daydream.calling.llm import RetryPolicy
+from daydream.errors import InputError
+from daydream.experiment.definition import Experiment, Model
 
 OFFLINE = "offline"
 POLICY_KEYS = ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s")

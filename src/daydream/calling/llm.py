@@ -8,7 +8,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from .offline import offline_response
+from daydream.calling.offline import offline_response
 
 RETRY_STATUSES = {408, 429}
 MAX_RETRY_AFTER_S = 600.0
@@ -70,7 +70,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _excerpt(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
-    from .credentials import redact
+    from daydream.calling.credentials import redact
 
     text = redact(" ".join(text.split()), secrets)
     return text[:limit] + ("..." if len(text) > limit else "")
@@ -221,8 +221,8 @@ def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=
     (providers.Endpoint): the offline provider (shaped like `stage`'s output), or an
     OpenAI-compatible server with the key from the environment or .env (a loopback server is
     called without one when none is set)."""
-    from .credentials import api_key_from, missing_api_key
-    from .errors import InputError
+    from daydream.calling.credentials import api_key_from, missing_api_key
+    from daydream.errors import InputError
 
     if endpoint.base_url is None:
         return offline_completion(stage=stage, prompt=prompt, model=request.model, max_tokens=request.max_tokens)
@@ -232,7 +232,7 @@ def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=
     if endpoint.requests_per_minute:
         from functools import partial
 
-        from .rate_limit import limit_file, wait_turn
+        from daydream.calling.rate_limit import limit_file, wait_turn
 
         path = limit_file(endpoint.base_url, endpoint.api_key_env)
         before_attempt = partial(wait_turn, path, endpoint.requests_per_minute, sleep)

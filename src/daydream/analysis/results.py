@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .fileio import read_json_object
-from .ids import is_safe_id
-from .stages import METADATA, PARENT_STAGE, PARSED, RAW
+from daydream.ids import is_safe_id
+from daydream.stages import METADATA, PARENT_STAGE, PARSED, RAW
+from daydream.store.fileio import read_json_object
 
 SCORE_COLUMNS = [
     "gen_id",
@@ -47,7 +47,7 @@ def model_of(meta: dict) -> str:
 
 
 def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
-    from .parsers import ParseError, parse_score
+    from daydream.generating.parsers import ParseError, parse_score
 
     parsed = gen_dir / PARSED
     if parsed.is_file():
@@ -59,7 +59,7 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
         if not 0.0 <= score <= 10.0:
             return None, f"score {score:g} outside 0-10"
         return score, ""
-    from .status import failure_reason
+    from daydream.analysis.status import failure_reason
 
     reason = failure_reason(gen_dir.parents[2] / "logs" / gen_dir.parent.name / gen_dir.name)
     if reason:
@@ -338,7 +338,7 @@ def spend_table(data_root: str | Path, membership=None):
     """Recorded cost and tokens per stage and model (status.spend_rows): a cohort's, or the store's."""
     import pandas as pd
 
-    from .status import SPEND_COLUMNS, cohort_metadata_paths, spend_rows, store_metadata_paths
+    from daydream.analysis.status import SPEND_COLUMNS, cohort_metadata_paths, spend_rows, store_metadata_paths
 
     paths = store_metadata_paths(data_root) if membership is None else cohort_metadata_paths(data_root, membership)
     return pd.DataFrame(spend_rows(paths), columns=SPEND_COLUMNS).round({"cost_usd": 6})
@@ -347,9 +347,9 @@ def spend_table(data_root: str | Path, membership=None):
 def essays_page(data_root, scores, membership, top_n: int) -> str:
     """The top essays to read, and the failed generations (a cohort's, from its job logs; over
     the whole store, the evaluations that did not parse)."""
-    from .essays_page import essays_html
-    from .selection import rank_essays
-    from .status import cohort_status
+    from daydream.analysis.essays_page import essays_html
+    from daydream.analysis.selection import rank_essays
+    from daydream.analysis.status import cohort_status
 
     if membership is None:
         failed = scores[scores["error"] != ""]
@@ -368,7 +368,7 @@ def write_results(
     data_root: str | Path, out_dir: str | Path, membership=None, compare_templates=None, top_n: int = 10
 ) -> dict:
     """Every table, from a cohort's generations (its membership rows) or from the whole store."""
-    from .fileio import write_atomic
+    from daydream.store.fileio import write_atomic
 
     out_dir = Path(out_dir)
     evaluation_ids = None if membership is None else [r.gen_id for r in membership if r.stage == "evaluation"]

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from math import comb
 from pathlib import Path
 
-from .combos import Combo, make_combo
-from .errors import InputError
-from .experiment import Experiment
-from .fileio import write_json_atomic
+from daydream.errors import InputError
+from daydream.experiment.combos import Combo, make_combo
+from daydream.experiment.definition import Experiment
+from daydream.store.fileio import write_json_atomic
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import os
 import threading
 from pathlib import Path
 
-from .errors import InputError
-from .tables import read_text
+from daydream.errors import InputError
+from daydream.experiment.tables import read_text
 
 _compiled: dict[tuple[str, int, int], object] = {}
 _compiled_lock = threading.Lock()

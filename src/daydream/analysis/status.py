@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fileio import read_json_object
-from .stages import METADATA, PARSED, STAGES
+from daydream.stages import METADATA, PARSED, STAGES
+from daydream.store.fileio import read_json_object
 
 ERROR_PREFIX = "error: "  # how runner.job_log records the exception that stopped a job
 

@@ -8,13 +8,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ids
-from .cohort import CohortPlan, Settings, plan_cohort, selected_combos_path, selected_essays_path
-from .credentials import missing_api_key
-from .experiment import Experiment, check_experiment_axes, load_experiment
-from .generations import GenerationIndex
-from .providers import Endpoint, check_endpoints, provider_names
-from .settings import results_dir
+from daydream import ids
+from daydream.calling.credentials import missing_api_key
+from daydream.calling.providers import Endpoint, check_endpoints, provider_names
+from daydream.config import results_dir
+from daydream.experiment.definition import Experiment, check_experiment_axes, load_experiment
+from daydream.planning.cohort import CohortPlan, Settings, plan_cohort, selected_combos_path, selected_essays_path
+from daydream.planning.specs import GenerationIndex
 
 
 def settings_from_config(config: dict) -> Settings:
@@ -100,7 +100,7 @@ class WorkflowPlan:
     def providers_in_use(self) -> list[str]:
         """Providers of the cohort's models (active ones, and curated mode's models from the store):
         each is a Snakemake resource that generate jobs hold."""
-        from .providers import resolve_endpoint
+        from daydream.calling.providers import resolve_endpoint
 
         names = {endpoint.name for endpoint in self.endpoints.values()}
         for item in self.cohort.curated:
@@ -121,21 +121,21 @@ class WorkflowPlan:
 
     def default_caps(self) -> dict[str, int]:
         """Calls in flight per provider when no Snakemake resource of that name is given."""
-        from .providers import endpoint
+        from daydream.calling.providers import endpoint
 
         return {name: endpoint(self.config, name).max_concurrency for name in self.provider_names}
 
     def cost_plan(self):
         """What the cohort will still call and cost (cost_plan.py), from its membership built in
         memory: known before the cohort's checkpoint has run."""
-        from .cost_plan import cost_plan
+        from daydream.planning.cost_plan import cost_plan
 
         rows = self.membership_rows()
         return cost_plan(self.generation_index(), rows, self.cohort_id, self.config, self.prices())
 
     def membership_rows(self):
         """The cohort's membership built in memory: the rows its cohort jobs write."""
-        from .cohort import build_membership
+        from daydream.planning.cohort import build_membership
 
         return build_membership(self.cohort, self.experiment)
 
@@ -146,7 +146,7 @@ class WorkflowPlan:
         """The gen_ids the generation rules may build: any, except the stored essays a re-scoring
         cohort evaluates (no rule of this cohort may rebuild them: Snakemake deletes a job's
         outputs before it runs)."""
-        from .stages import GEN_ID_PATTERN
+        from daydream.stages import GEN_ID_PATTERN
 
         stored = [essay.gen_id for essay in self.cohort.stored_essays]
         if not stored:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .fileio import write_json_atomic
+from daydream.store.fileio import write_json_atomic
 
 LOCK_NAME = ".run.lock"
 OWNER_NAME = ".run.owner.json"

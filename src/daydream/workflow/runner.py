@@ -9,10 +9,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .archive import now_iso
-from .engine import CallEngine, perform_call
-from .generation import generate, make_call, write_prompt
-from .generations import GenerationIndex
+from daydream.calling.engine import CallEngine, perform_call
+from daydream.generating.steps import generate, make_call, write_prompt
+from daydream.planning.specs import GenerationIndex
+from daydream.store.archive import now_iso
 
 FORCE_ENV = "DD_FORCE_CALL"
 

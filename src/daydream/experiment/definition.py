@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import parsers
-from .errors import InputError, row_error
-from .ids import is_safe_id, unsafe_id_message
-from .stages import STAGES, TEMPLATE_VARIABLES
-from .tables import (
+from daydream.errors import InputError, row_error
+from daydream.experiment.tables import (
     check_unique,
     parse_bool,
     parse_optional_float,
@@ -17,6 +14,9 @@ from .tables import (
     read_table,
     read_text,
 )
+from daydream.generating import parsers
+from daydream.ids import is_safe_id, unsafe_id_message
+from daydream.stages import STAGES, TEMPLATE_VARIABLES
 
 LEVELS = ("sentence", "paragraph", "article")
 MAX_REPLICATES = 100  # per stage; the cube's size has its own limit (config max_generations)
@@ -142,7 +142,7 @@ def check_template_text(path: Path, stage: str) -> None:
     from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
     from jinja2.exceptions import SecurityError
 
-    from .render import environment, render_bounded
+    from daydream.generating.render import environment, render_bounded
 
     text = read_text(path)
     env = environment()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .archive import Request, archive_response, find_archived, lock_path, now_iso
-from .llm import LLMError, complete
-from .providers import Endpoint
+from daydream.calling.llm import LLMError, complete
+from daydream.calling.providers import Endpoint
+from daydream.store.archive import Request, archive_response, find_archived, lock_path, now_iso
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, row_error
-from .experiment import LEVELS, Experiment
-from .fileio import write_atomic
-from .ids import combo_id as compute_combo_id
-from .ids import is_safe_id, unsafe_id_message
-from .tables import read_table
+from daydream.errors import InputError, row_error
+from daydream.experiment.definition import LEVELS, Experiment
+from daydream.experiment.tables import read_table
+from daydream.ids import combo_id as compute_combo_id
+from daydream.ids import is_safe_id, unsafe_id_message
+from daydream.store.fileio import write_atomic
 
 MAPPING_COLUMNS = ["combo_id", "version", "concept_id", "description_level", "k_max", "created_at"]
 

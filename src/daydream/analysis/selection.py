@@ -8,10 +8,10 @@ import json
 import shutil
 from pathlib import Path
 
-from .errors import InputError
-from .fileio import write_atomic
-from .ids import is_safe_id, unsafe_id_message
-from .results import ancestors
+from daydream.analysis.results import ancestors
+from daydream.errors import InputError
+from daydream.ids import is_safe_id, unsafe_id_message
+from daydream.store.fileio import write_atomic
 
 CANDIDATE_COLUMNS = [
     "selected",
@@ -82,7 +82,7 @@ def candidates_csv(ranked, chosen: list[str]) -> str:
 
 def selected_from_candidates(path: Path) -> list[str]:
     """The essays marked selected (true/1/yes) in an edited candidate list, in its order."""
-    from .tables import read_table
+    from daydream.experiment.tables import read_table
 
     chosen = []
     for row in read_table(path, ["selected", "essay_gen_id"]):
@@ -149,7 +149,7 @@ def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: 
 
 def read_essay_list(path: Path) -> list[str]:
     """Essay ids from a selection file (one per line, # comments) or a candidate list (selected rows)."""
-    from .cohort import read_selected_essays
+    from daydream.planning.cohort import read_selected_essays
 
     if Path(path).suffix == ".csv":
         return selected_from_candidates(Path(path))

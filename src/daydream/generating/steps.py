@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .archive import import_unarchived_raw, request_key
-from .engine import Call
-from .fileio import write_atomic, write_json_atomic
-from .generations import Generation
-from .ids import MEMBERSHIP_COLUMNS
-from .render import CONTEXTS, draft_context, render_template
-from .tables import read_text
+from daydream.calling.engine import Call
+from daydream.experiment.tables import read_text
+from daydream.generating.render import CONTEXTS, draft_context, render_template
+from daydream.ids import MEMBERSHIP_COLUMNS
+from daydream.planning.specs import Generation
+from daydream.store.archive import import_unarchived_raw, request_key
+from daydream.store.fileio import write_atomic, write_json_atomic
 
 
 class ValidationFailed(Exception):
@@ -114,7 +114,7 @@ def validate_response(text: str, metadata: dict, min_lines: int, fail_on_truncat
 
 
 def parse_text(stage: str, parser: str, text: str) -> str:
-    from .parsers import DRAFT_PARSERS, format_score, parse_score
+    from daydream.generating.parsers import DRAFT_PARSERS, format_score, parse_score
 
     if stage == "evaluation":
         return format_score(parse_score(text, parser)) + "\n"

@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fileio import read_json_object
-from .generations import Generation, GenerationIndex
-from .stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+from daydream.planning.specs import Generation, GenerationIndex
+from daydream.stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+from daydream.store.fileio import read_json_object
 
 CHARS_PER_TOKEN = 4.0
 PLAN_COLUMNS = [
@@ -229,7 +229,7 @@ def format_plan(plan: CostPlan) -> str:
 def write_plan(plan: CostPlan, data_root) -> str:
     """The plan as a table in <data_root>/cohorts/<cohort>/plan.csv; returns it as printed, with
     where it went."""
-    from .fileio import write_atomic
+    from daydream.store.fileio import write_atomic
 
     out = Path(data_root) / "cohorts" / plan.cohort_id / "plan.csv"
     write_atomic(out, plan_csv(plan))
@@ -238,7 +238,7 @@ def write_plan(plan: CostPlan, data_root) -> str:
 
 def check_budget(plan: CostPlan, max_cost_usd: float | None) -> None:
     """Refuse a run whose pending calls are estimated above max_cost_usd, or go to unpriced models."""
-    from .errors import InputError
+    from daydream.errors import InputError
 
     if max_cost_usd is None:
         return

@@ -9,12 +9,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids
-from .combos import Combo, all_combos, check_combo_row, read_selected_combos
-from .errors import InputError
-from .experiment import Experiment, resolve_description
-from .stages import PARENT_STAGE
-from .tables import read_table, read_text
+from daydream import ids
+from daydream.errors import InputError
+from daydream.experiment.combos import Combo, all_combos, check_combo_row, read_selected_combos
+from daydream.experiment.definition import Experiment, resolve_description
+from daydream.experiment.tables import read_table, read_text
+from daydream.stages import PARENT_STAGE
 
 MEMBERSHIP_COLUMNS = ids.MEMBERSHIP_COLUMNS
 
@@ -254,7 +254,7 @@ def plan_cohort(
             combos = read_selected_combos(selected_combos_path(data_root), experiment)
             selection = {"method": "selected_combo_mappings", "size": len(combos)}
         elif settings.combo_selection == "cover":
-            from .cover import cover_combos
+            from daydream.experiment.cover import cover_combos
 
             combos, selection = cover_combos(
                 experiment, settings.k_max, settings.description_level, settings.cover_t, settings.cover_time_limit_s
@@ -307,7 +307,7 @@ def check_stored_essays(data_root: Path, essay_ids: list[str]) -> list[StoredEss
 
 def check_curated_references(experiment: Experiment, curated: list[CuratedEssay]) -> None:
     """Templates and models named in the store must still exist (active or not), with their files."""
-    from .experiment import check_inside, check_template_text
+    from daydream.experiment.definition import check_inside, check_template_text
 
     for item in curated:
         experiment.model(item.llm_model_id)

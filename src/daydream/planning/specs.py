@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import Request
-from .cohort import MembershipRow, read_membership
-from .combos import Combo
-from .experiment import Experiment, resolve_description
-from .providers import OFFLINE, Endpoint, resolve_endpoint
-from .stages import METADATA, PARENT_STAGE, PARSED, PROMPT, RAW, gen_file
+from daydream.calling.providers import OFFLINE, Endpoint, resolve_endpoint
+from daydream.experiment.combos import Combo
+from daydream.experiment.definition import Experiment, resolve_description
+from daydream.planning.cohort import MembershipRow, read_membership
+from daydream.stages import METADATA, PARENT_STAGE, PARSED, PROMPT, RAW, gen_file
+from daydream.store.archive import Request
 
 
 @dataclass(frozen=True, slots=True)

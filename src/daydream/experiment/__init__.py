@@ -1,0 +1,1 @@
+"""The experiment definition: its tables and texts read and validated, and its concept combos."""

@@ -1,0 +1,1 @@
+"""Adapters to Snakemake: what the rules' run: blocks and job scripts call, and the run-time policy."""

@@ -2,9 +2,9 @@ rule combos:
     input:
         PLAN.combo_inputs,
     output:
-        f"{COHORT_DIR}/combos.csv",
+        STORE.cohort_file(COHORT, layout.COMBOS),
     log:
-        f"{DATA}/logs/cohorts/{COHORT}/combos.log",
+        STORE.cohort_log(COHORT, "combos"),
     conda:
         "../envs/daydream.yaml"
     params:
@@ -15,12 +15,12 @@ rule combos:
 
 rule manifest:
     input:
-        f"{COHORT_DIR}/combos.csv",
+        STORE.cohort_file(COHORT, layout.COMBOS),
         PLAN.table_inputs,
     output:
-        f"{COHORT_DIR}/manifest.json",
+        STORE.cohort_file(COHORT, layout.MANIFEST),
     log:
-        f"{DATA}/logs/cohorts/{COHORT}/manifest.log",
+        STORE.cohort_log(COHORT, "manifest"),
     conda:
         "../envs/daydream.yaml"
     params:
@@ -31,12 +31,12 @@ rule manifest:
 
 checkpoint membership:
     input:
-        f"{COHORT_DIR}/manifest.json",
+        STORE.cohort_file(COHORT, layout.MANIFEST),
         PLAN.table_inputs,
     output:
         MEMBERSHIP,
     log:
-        f"{DATA}/logs/cohorts/{COHORT}/membership.log",
+        STORE.cohort_log(COHORT, "membership"),
     conda:
         "../envs/daydream.yaml"
     params:
@@ -69,6 +69,6 @@ rule all_evaluations:
 # without output, so it runs whenever it is asked for.
 rule plan:
     log:
-        f"{DATA}/logs/plan.log",
+        STORE.log("plan"),
     run:
         write_cost_plan(log[0])

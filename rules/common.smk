@@ -14,7 +14,9 @@ from daydream.errors import InputError
 from daydream.store.run_lock import CohortBusy, acquire_run_lock
 from daydream.workflow.runner import Runner
 from daydream.config import validate_config
-from daydream.stages import PARSED, PROMPT, STAGE_PATTERN
+from daydream.stages import STAGE_PATTERN
+from daydream.store import layout
+from daydream.store.layout import PARSED, PROMPT
 from daydream.planning.workflow_plan import WorkflowPlan
 
 try:
@@ -26,6 +28,7 @@ except (InputError, ValueError) as error:
     # one clear message naming file, row and field, before any job runs
     raise WorkflowError(f"bad experiment input: {error}") from None
 DATA = PLAN.data_root
+STORE = PLAN.store
 if workflow.exec_mode == ExecMode.DEFAULT:  # not in a job re-reading the workflow on a cluster node
     # what this invocation would call and cost, dry runs included, before the checkpoint has run
     try:
@@ -35,8 +38,7 @@ if workflow.exec_mode == ExecMode.DEFAULT:  # not in a job re-reading the workfl
     print(COST_PLAN.summary(), file=sys.stderr)
 COHORT = PLAN.cohort_id
 config["resolved_cohort_id"] = COHORT  # shown in the HTML report
-COHORT_DIR = f"{DATA}/cohorts/{COHORT}"
-MEMBERSHIP = f"{COHORT_DIR}/membership.csv"
+MEMBERSHIP = STORE.cohort_file(COHORT, layout.MEMBERSHIP)
 GENS = PLAN.generation_index()
 # Interpreter and folder of the job scripts (cohort files, results), for their commands through
 # the environment that jobs inherit: neither is a reason to re-run a job (another virtualenv, a
@@ -68,7 +70,7 @@ def membership_rows():
 def gen_targets(stage):
     def targets(wildcards):
         membership_rows()
-        return [f"{DATA}/gens/{stage}/{gen_id}/parsed.txt" for gen_id in GENS.gen_ids(stage)]
+        return [STORE.gen_file(stage, gen_id, PARSED) for gen_id in GENS.gen_ids(stage)]
 
     return targets
 
@@ -168,7 +170,7 @@ def hold_cohort_lock():
     """One running snakemake per cohort, whichever checkout it comes from (run_lock.py)."""
     if workflow.exec_mode == ExecMode.DEFAULT and not RUN_LOCK:
         try:
-            RUN_LOCK.append(acquire_run_lock(COHORT_DIR, workflow.basedir))
+            RUN_LOCK.append(acquire_run_lock(STORE, COHORT, workflow.basedir))
         except CohortBusy as busy:
             raise WorkflowError(str(busy)) from None
 
@@ -177,7 +179,7 @@ def side_file_target(wildcards):
     """raw.txt and metadata.json are written by a generate job beside its parsed.txt, and are no
     rule's output (a job's outputs are deleted before it runs; a paid response must never be).
     Targeting one gets this message instead of Snakemake's "No rule to produce"."""
-    parsed = f"{DATA}/gens/{wildcards.stage}/{wildcards.gen_id}/{PARSED}"
+    parsed = STORE.gen_file(wildcards.stage, wildcards.gen_id, PARSED)
     raise WorkflowError(
         f"{wildcards.side_file} is written by the generate job of {parsed}, together with it: "
         f"target that file instead (snakemake {parsed})"
@@ -254,7 +256,7 @@ def write_cost_plan(log):
 
 
 # ---- score tables (rules/results.smk) ----
-REPORTS = f"{COHORT_DIR}/reports"
+REPORTS = STORE.reports_dir(COHORT)
 
 # table name -> (file, caption, category, subcategory)
 RESULT_TABLES = {

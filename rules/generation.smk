@@ -7,9 +7,9 @@ rule prompt:
     input:
         unpack(prompt_inputs),
     output:
-        f"{DATA}/gens/{{stage}}/{{gen_id}}/prompt.txt",
+        STORE.gen_file("{stage}", "{gen_id}", PROMPT),
     log:
-        f"{DATA}/logs/{{stage}}/{{gen_id}}/prompt.log",
+        STORE.job_log("{stage}", "{gen_id}", "prompt"),
     params:
         concepts=concept_names,
     run:
@@ -23,9 +23,9 @@ rule generate:
     input:
         unpack(generate_inputs),
     output:
-        f"{DATA}/gens/{{stage}}/{{gen_id}}/parsed.txt",
+        STORE.gen_file("{stage}", "{gen_id}", PARSED),
     log:
-        f"{DATA}/logs/{{stage}}/{{gen_id}}/generate.log",
+        STORE.job_log("{stage}", "{gen_id}", "generate"),
     threads: generate_threads
     resources:
         **PROVIDER_RESOURCES,
@@ -42,9 +42,9 @@ rule side_file:
     input:
         side_file_target,
     output:
-        f"{DATA}/gens/{{stage}}/{{gen_id}}/{{side_file}}",
+        STORE.gen_file("{stage}", "{gen_id}", "{side_file}"),
     log:
-        f"{DATA}/logs/{{stage}}/{{gen_id}}/{{side_file}}.log",
+        STORE.job_log("{stage}", "{gen_id}", "{side_file}"),
     wildcard_constraints:
         side_file="raw\.txt|metadata\.json",
     run:

@@ -8,7 +8,7 @@ rule results:
     output:
         **result_tables(REPORTS),
     log:
-        f"{DATA}/logs/results-{COHORT}.log",
+        STORE.log(f"results-{COHORT}"),
     conda:
         "../envs/daydream.yaml"
     params:
@@ -25,7 +25,7 @@ rule results:
 # Every cohort in the store; a rule without output, so it runs whenever it is asked for.
 rule results_all:
     log:
-        f"{DATA}/logs/results_all.log",
+        STORE.log("results_all"),
     conda:
         "../envs/daydream.yaml"
     params:
@@ -65,7 +65,7 @@ rule plots:
             category="Plots",
         ),
     log:
-        f"{DATA}/logs/plots-{COHORT}.log",
+        STORE.log(f"plots-{COHORT}"),
     conda:
         "../envs/daydream.yaml"
     shell:

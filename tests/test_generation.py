@@ -16,6 +16,7 @@ from daydream.planning.cohort import MembershipRow
 from daydream.planning.specs import ConceptText, Generation
 from daydream.store.archive import Request, archive_response, find_archived, request_key
 from daydream.store.fileio import write_atomic
+from daydream.store.layout import StoreLayout
 
 from conftest import write
 
@@ -29,7 +30,7 @@ def draft_generation(root, *, max_tokens=500, parser="essay_block", min_lines=3,
     row = MembershipRow("draft", "g1", "c1", "", "k1", "t1", "m1", 1)
     return Generation(
         row=row,
-        data_root=str(root / "data"),
+        store=StoreLayout(root / "data"),
         mode="llm",
         template=str(template),
         parent=None,

@@ -165,15 +165,16 @@ def test_empty_store_gives_empty_tables(tmp_path):
 
 def test_lineage_follows_the_stage_model_and_stays_in_the_store(tmp_path):
     from daydream.analysis.results import ancestors
+    from daydream.store.layout import StoreLayout
 
-    gens = tmp_path / "gens"
+    store, gens = StoreLayout(tmp_path), tmp_path / "gens"
     write(gens / "essay/e1/metadata.json", json.dumps({"gen_id": "e1", "parent_gen_id": "d1"}))
     write(gens / "draft/d1/metadata.json", json.dumps({"gen_id": "d1", "combo_id": "k1"}))
-    found = ancestors(gens, "evaluation", {"parent_gen_id": "e1"})
+    found = ancestors(store, "evaluation", {"parent_gen_id": "e1"})
     assert found == {"essay": ("e1", {"gen_id": "e1", "parent_gen_id": "d1"}), "draft": ("d1", found["draft"][1])}
     assert found["draft"][1]["combo_id"] == "k1"
     write(tmp_path / "outside/metadata.json", json.dumps({"combo_id": "stolen"}))
-    assert ancestors(gens, "evaluation", {"parent_gen_id": "../../outside"}) == {}  # never read
+    assert ancestors(store, "evaluation", {"parent_gen_id": "../../outside"}) == {}  # never read
 
 
 def test_the_original_analysis_against_hand_computed_values(store):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from daydream.errors import InputError
 from daydream.generating.parsers import SCORE_PARSERS
+from daydream.store.layout import StoreLayout
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
@@ -113,7 +114,11 @@ def cmd_results(args) -> int:
     _require_planned(cohort_id, membership)
     rows = read_membership(membership)
     write_results(
-        config["data_root"], membership.parent / "reports", rows, config["compare_templates"], config["top_n"]
+        config["data_root"],
+        StoreLayout(config["data_root"]).reports_dir(cohort_id),
+        rows,
+        config["compare_templates"],
+        config["top_n"],
     )
     return 0
 
@@ -148,7 +153,7 @@ def cmd_cost(args) -> int:
 def _cohort_membership(config: dict, args) -> tuple[str, Path]:
     """The cohort asked for (--cohort), else the one the config plans, and its membership.csv."""
     cohort_id = args.cohort or _planned_cohort(config)
-    return cohort_id, Path(config["data_root"]) / "cohorts" / cohort_id / "membership.csv"
+    return cohort_id, StoreLayout(config["data_root"]).membership(cohort_id)
 
 
 def _require_planned(cohort_id: str, membership: Path) -> None:
@@ -192,11 +197,10 @@ def cmd_select_top(args) -> int:
         selected_from_candidates,
         selection_text,
     )
-    from daydream.planning.cohort import selected_essays_path
     from daydream.store.fileio import write_atomic
 
     config = _load_config(args)
-    out = selected_essays_path(config["data_root"])
+    out = StoreLayout(config["data_root"]).selected_essays
     if args.from_candidates:
         chosen = selected_from_candidates(Path(args.from_candidates))
         write_atomic(out, selection_text(chosen, f"marked selected in {args.from_candidates}"))
@@ -210,7 +214,7 @@ def cmd_select_top(args) -> int:
         how = f"{args.aggregate} over evaluators {templates or 'all templates'} x {models or 'all models'}"
         how += f"; top {n}" if n is not None else ""
         how += f"; within {args.score_span:g} of the best" if args.score_span is not None else ""
-        candidates = out.with_name("selection_candidates.csv")
+        candidates = StoreLayout(config["data_root"]).selection_candidates
         write_atomic(candidates, candidates_csv(ranked, chosen))
         write_atomic(out, selection_text(chosen, f"{how}; from {candidates}"))
         print(f"{len(ranked)} essays ranked -> {candidates} (edit `selected`, then: select-top --from-candidates)")

@@ -59,4 +59,6 @@ def read_config_file(path: str | Path) -> dict:
 
 
 def results_dir(config: dict) -> Path:
-    return Path(config["results_dir"] or Path(config["data_root"]) / "7_cross_experiment")
+    from daydream.store.layout import StoreLayout
+
+    return Path(config["results_dir"] or StoreLayout(config["data_root"]).cross_experiment_dir)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from daydream.ids import is_safe_id
-from daydream.stages import METADATA, PARENT_STAGE, PARSED, RAW
+from daydream.stages import PARENT_STAGE
 from daydream.store.fileio import read_json_object
+from daydream.store.layout import METADATA, PARSED, RAW, StoreLayout
 
 SCORE_COLUMNS = [
     "gen_id",
@@ -27,7 +28,7 @@ SCORE_COLUMNS = [
 ESSAY_KEYS = ["parent_gen_id", "combo_id", "draft_template", "generation_template", "generation_model"]
 
 
-def ancestors(gens: Path, stage: str, meta: dict) -> dict[str, tuple[str, dict]]:
+def ancestors(store: StoreLayout, stage: str, meta: dict) -> dict[str, tuple[str, dict]]:
     """(gen_id, metadata) of a generation's ancestors by stage, up the stage model through
     parent_gen_id; an id that is no safe path part (a hand-edited file) ends the walk."""
     found = {}
@@ -36,7 +37,7 @@ def ancestors(gens: Path, stage: str, meta: dict) -> dict[str, tuple[str, dict]]
         if not is_safe_id(parent_id):
             break
         stage = PARENT_STAGE[stage]
-        meta = read_json_object(gens / stage / parent_id / METADATA)
+        meta = read_json_object(store.gen_dir(stage, parent_id) / METADATA)
         found[stage] = (parent_id, meta)
     return found
 
@@ -46,7 +47,7 @@ def model_of(meta: dict) -> str:
     return meta.get("llm_model_id") or meta.get("model_id") or ""
 
 
-def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
+def _score_or_error(store: StoreLayout, gen_dir: Path, meta: dict) -> tuple[float | None, str]:
     from daydream.generating.parsers import ParseError, parse_score
 
     parsed = gen_dir / PARSED
@@ -61,7 +62,7 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
         return score, ""
     from daydream.analysis.status import failure_reason
 
-    reason = failure_reason(gen_dir.parents[2] / "logs" / gen_dir.parent.name / gen_dir.name)
+    reason = failure_reason(store.job_log_dir("evaluation", gen_dir.name))
     if reason:
         return None, f"failed: {reason}"
     raw = gen_dir / RAW
@@ -79,20 +80,20 @@ def _score_or_error(gen_dir: Path, meta: dict) -> tuple[float | None, str]:
 
 def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -> list[dict]:
     """One row per evaluation: the given ones (a cohort's), or every one in the store."""
-    gens = Path(data_root) / "gens"
+    store = StoreLayout(data_root)
     rows = []
     essay_cache: dict[str, dict] = {}
     if evaluation_ids is None:
-        folders = sorted((gens / "evaluation").glob("*/"))
+        folders = sorted(store.stage_dir("evaluation").glob("*/"))
     else:
-        folders = [gens / "evaluation" / gen_id for gen_id in evaluation_ids]
+        folders = [store.gen_dir("evaluation", gen_id) for gen_id in evaluation_ids]
     for gen_dir in folders:
         meta = read_json_object(gen_dir / METADATA)
         if not meta:
             continue
         essay_id = meta.get("parent_gen_id") or ""
         if essay_id not in essay_cache:
-            lineage = ancestors(gens, "evaluation", meta)
+            lineage = ancestors(store, "evaluation", meta)
             essay = lineage.get("essay", ("", {}))[1]
             draft = lineage.get("draft", ("", {}))[1]
             essay_cache[essay_id] = {
@@ -100,9 +101,9 @@ def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -
                 "draft_template": draft.get("template_id") or essay.get("draft_template") or "",
                 "generation_template": essay.get("template_id") or essay.get("essay_template") or "",
                 "generation_model": model_of(draft) or model_of(essay),
-                "generation_response_path": str(gens / "essay" / essay_id / PARSED) if "essay" in lineage else "",
+                "generation_response_path": store.gen_file("essay", essay_id, PARSED) if "essay" in lineage else "",
             }
-        score, error = _score_or_error(gen_dir, meta)
+        score, error = _score_or_error(store, gen_dir, meta)
         rows.append(
             {
                 "gen_id": meta.get("gen_id") or gen_dir.name,

@@ -12,6 +12,7 @@ from daydream.analysis.results import ancestors
 from daydream.errors import InputError
 from daydream.ids import is_safe_id, unsafe_id_message
 from daydream.store.fileio import write_atomic
+from daydream.store.layout import METADATA, PARSED, PROMPT, StoreLayout
 
 CANDIDATE_COLUMNS = [
     "selected",
@@ -104,21 +105,21 @@ def selection_text(chosen: list[str], how: str) -> str:
 def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: str | Path) -> list[Path]:
     """One folder per essay: its text, its draft, both prompts, and its evaluations (scores and
     the evaluators' responses), with a summary.md to read first."""
-    gens = Path(data_root) / "gens"
+    store = StoreLayout(data_root)
     out_dir = Path(out_dir)
     written = []
     for essay_id in essay_ids:
-        essay_dir = gens / "essay" / essay_id
-        if not (essay_dir / "parsed.txt").is_file():
-            raise InputError(f"essay {essay_id} has no parsed.txt in the store", file=essay_dir / "parsed.txt")
-        meta = json.loads((essay_dir / "metadata.json").read_text(encoding="utf-8"))
-        lineage = ancestors(gens, "essay", meta)
+        essay_dir = store.gen_dir("essay", essay_id)
+        if not (essay_dir / PARSED).is_file():
+            raise InputError(f"essay {essay_id} has no parsed.txt in the store", file=essay_dir / PARSED)
+        meta = json.loads((essay_dir / METADATA).read_text(encoding="utf-8"))
+        lineage = ancestors(store, "essay", meta)
         target = out_dir / essay_id
         target.mkdir(parents=True, exist_ok=True)
-        copies = {"essay.txt": essay_dir / "parsed.txt", "essay_prompt.txt": essay_dir / "prompt.txt"}
+        copies = {"essay.txt": essay_dir / PARSED, "essay_prompt.txt": essay_dir / PROMPT}
         if "draft" in lineage:
-            draft_dir = gens / "draft" / lineage["draft"][0]
-            copies.update({"draft.txt": draft_dir / "parsed.txt", "draft_prompt.txt": draft_dir / "prompt.txt"})
+            draft_dir = store.gen_dir("draft", lineage["draft"][0])
+            copies.update({"draft.txt": draft_dir / PARSED, "draft_prompt.txt": draft_dir / PROMPT})
         for name, source in copies.items():
             if source.is_file():
                 shutil.copyfile(source, target / name)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daydream.stages import METADATA, PARSED, STAGES
+from daydream.stages import STAGES
 from daydream.store.fileio import read_json_object
+from daydream.store.layout import JOB_LOGS, METADATA, PARSED, StoreLayout
 
 ERROR_PREFIX = "error: "  # how runner.job_log records the exception that stopped a job
 
@@ -41,9 +42,9 @@ class CohortStatus:
 
 def failure_reason(log_dir: Path) -> str | None:
     """The error that stopped the generation's last job (generate, else prompt), if any."""
-    for name in ("generate.log", "prompt.log"):
+    for job in JOB_LOGS:
         try:
-            lines = (log_dir / name).read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = (log_dir / f"{job}.log").read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             continue
         errors = [line[len(ERROR_PREFIX) :] for line in lines if line.startswith(ERROR_PREFIX)]
@@ -55,15 +56,14 @@ def failure_reason(log_dir: Path) -> str | None:
 def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
     """rows: the cohort's membership (objects with .stage and .gen_id)."""
     rows = list(rows)
-    data_root = Path(data_root)
+    store = StoreLayout(data_root)
     status = CohortStatus(cohort_id)
     for row in rows:
         status.planned[row.stage] += 1
-        gen_dir = data_root / "gens" / row.stage / row.gen_id
-        if (gen_dir / PARSED).is_file():
+        if (store.gen_dir(row.stage, row.gen_id) / PARSED).is_file():
             status.done[row.stage] += 1
         else:
-            reason = failure_reason(data_root / "logs" / row.stage / row.gen_id)
+            reason = failure_reason(store.job_log_dir(row.stage, row.gen_id))
             if reason is not None:
                 status.failures[row.stage].append((row.gen_id, reason))
     for spent in spend_rows(cohort_metadata_paths(data_root, rows)):
@@ -146,11 +146,12 @@ def spend_rows(metadata_paths) -> list[dict]:
 
 
 def store_metadata_paths(data_root: str | Path):
-    return sorted(Path(data_root).glob(f"gens/*/*/{METADATA}"))
+    return sorted(StoreLayout(data_root).gens_dir.glob(f"*/*/{METADATA}"))
 
 
 def cohort_metadata_paths(data_root: str | Path, rows):
-    return [Path(data_root) / "gens" / row.stage / row.gen_id / METADATA for row in rows]
+    store = StoreLayout(data_root)
+    return [store.gen_dir(row.stage, row.gen_id) / METADATA for row in rows]
 
 
 def format_spend(rows: list[dict], title: str) -> str:

@@ -22,6 +22,7 @@ from daydream.errors import InputError
 from daydream.experiment.combos import Combo, make_combo
 from daydream.experiment.definition import Experiment
 from daydream.store.fileio import write_json_atomic
+from daydream.store.layout import StoreLayout
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _solve_cover(n: int, k: int, t: int, time_limit_s: float) -> CoverSolution:
 
 def cover_cache_path(data_root: Path, key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(data_root) / "cohorts" / "cover-cache" / f"{digest}.json"
+    return StoreLayout(data_root).cover_cache(digest)
 
 
 def cover_combos(

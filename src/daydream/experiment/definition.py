@@ -17,6 +17,7 @@ from daydream.experiment.tables import (
 from daydream.generating import parsers
 from daydream.ids import is_safe_id, unsafe_id_message
 from daydream.stages import STAGES, TEMPLATE_VARIABLES
+from daydream.store.layout import StoreLayout
 
 LEVELS = ("sentence", "paragraph", "article")
 MAX_REPLICATES = 100  # per stage; the cube's size has its own limit (config max_generations)
@@ -114,7 +115,7 @@ def check_inside(path: Path, root: Path) -> Path:
 
 
 def load_concepts(data_root: Path) -> list[Concept]:
-    path = data_root / "1_raw" / "concepts_metadata.csv"
+    path = StoreLayout(data_root).raw_table("concepts_metadata")
     rows = read_table(path, ["concept_id", "name", "active"])
     concepts = []
     for row in rows:
@@ -175,7 +176,7 @@ def check_template_text(path: Path, stage: str) -> None:
 
 
 def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Template]:
-    path = data_root / "1_raw" / f"{stage}_templates.csv"
+    path = StoreLayout(data_root).raw_table(f"{stage}_templates")
     rows = read_table(path, TEMPLATE_COLUMNS)
     templates = []
     for row in rows:
@@ -213,7 +214,7 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
 
 
 def load_models(data_root: Path) -> list[Model]:
-    path = data_root / "1_raw" / "llm_models.csv"
+    path = StoreLayout(data_root).raw_table("llm_models")
     rows = read_table(path, MODEL_COLUMNS)
     models = []
     for row in rows:
@@ -241,7 +242,7 @@ def load_models(data_root: Path) -> list[Model]:
 
 
 def load_replicates(data_root: Path) -> dict[str, int]:
-    path = data_root / "1_raw" / "replication_config.csv"
+    path = StoreLayout(data_root).raw_table("replication_config")
     rows = read_table(path, ["stage", "replicates"])
     replicates: dict[str, int] = {}
     for row in rows:
@@ -261,7 +262,8 @@ def load_experiment(data_root: str | Path, templates_root: str | Path) -> Experi
     """Read and validate every table of an experiment directory (no LLM, no writes)."""
     data_root = Path(data_root)
     templates_root = Path(templates_root)
-    raw = data_root / "1_raw"
+    store = StoreLayout(data_root)
+    raw = store.raw_dir
     if not raw.is_dir():
         raise InputError("experiment directory not found (expected <data_root>/1_raw)", file=raw)
     experiment = Experiment(
@@ -272,17 +274,13 @@ def load_experiment(data_root: str | Path, templates_root: str | Path) -> Experi
         models=load_models(data_root),
         replicates=load_replicates(data_root),
         sources={
-            "concepts": raw / "concepts_metadata.csv",
-            "models": raw / "llm_models.csv",
-            "replicates": raw / "replication_config.csv",
-            **{stage: raw / f"{stage}_templates.csv" for stage in STAGES},
+            "concepts": store.raw_table("concepts_metadata"),
+            "models": store.raw_table("llm_models"),
+            "replicates": store.raw_table("replication_config"),
+            **{stage: store.raw_table(f"{stage}_templates") for stage in STAGES},
         },
     )
     return experiment
-
-
-def description_path(data_root: Path, level: str, concept_id: str) -> Path:
-    return Path(data_root) / "1_raw" / "concepts" / f"descriptions-{level}" / f"{concept_id}.txt"
 
 
 def resolve_description(data_root: Path, concept_id: str, level: str) -> tuple[str, Path]:
@@ -291,13 +289,13 @@ def resolve_description(data_root: Path, concept_id: str, level: str) -> tuple[s
     index = LEVELS.index(level)
     order = list(reversed(LEVELS[: index + 1])) + list(LEVELS[index + 1 :])
     for candidate in order:
-        path = description_path(data_root, candidate, concept_id)
+        path = StoreLayout(data_root).description(candidate, concept_id)
         if path.is_file():
             return candidate, check_inside(path, data_root)
     raise InputError(
         f"concept {concept_id!r} has no description at any level "
-        f"(looked for {description_path(data_root, level, concept_id)})",
-        file=Path(data_root) / "1_raw" / "concepts_metadata.csv",
+        f"(looked for {StoreLayout(data_root).description(level, concept_id)})",
+        file=StoreLayout(data_root).raw_table("concepts_metadata"),
         field="concept_id",
     )
 

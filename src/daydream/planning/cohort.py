@@ -15,6 +15,7 @@ from daydream.experiment.combos import Combo, all_combos, check_combo_row, read_
 from daydream.experiment.definition import Experiment, resolve_description
 from daydream.experiment.tables import read_table, read_text
 from daydream.stages import PARENT_STAGE
+from daydream.store.layout import METADATA, PARSED, StoreLayout
 
 MEMBERSHIP_COLUMNS = ids.MEMBERSHIP_COLUMNS
 
@@ -78,18 +79,6 @@ class Settings:
     curated_mode: str = "regenerate"  # or "evaluate": re-score the selected stored essays
 
 
-def selected_combos_path(data_root: Path) -> Path:
-    return Path(data_root) / "2_tasks" / "selected_combo_mappings.csv"
-
-
-def selected_essays_path(data_root: Path) -> Path:
-    return Path(data_root) / "2_tasks" / "selected_essays.txt"
-
-
-def combo_mappings_path(data_root: Path) -> Path:
-    return Path(data_root) / "combo_mappings.csv"
-
-
 def read_selected_essays(path: Path) -> list[str]:
     ids_seen: list[str] = []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
@@ -106,7 +95,7 @@ def read_selected_essays(path: Path) -> list[str]:
 
 
 def _read_metadata(data_root: Path, stage: str, gen_id: str) -> tuple[dict, Path]:
-    path = Path(data_root) / "gens" / stage / gen_id / "metadata.json"
+    path = StoreLayout(data_root).gen_dir(stage, gen_id) / METADATA
     if not path.is_file():
         raise InputError(f"{stage} {gen_id}: metadata.json not found in the gens store", file=path, field="metadata")
     try:
@@ -156,7 +145,7 @@ def read_curated_essays(data_root: Path, essay_ids: list[str]) -> list[CuratedEs
 
 def combos_from_mappings(data_root: Path, combo_ids: list[str], experiment: Experiment, needed_by: dict) -> list[Combo]:
     """Rebuild combos by id from combo_mappings.csv (curated mode)."""
-    path = combo_mappings_path(data_root)
+    path = StoreLayout(data_root).combo_mappings
     if not path.exists():
         raise InputError("combo_mappings.csv is needed to rebuild curated drafts but does not exist", file=path)
     order = {c.concept_id: i for i, c in enumerate(experiment.concepts)}
@@ -224,8 +213,8 @@ def plan_cohort(
     selection = None
     curated: list[CuratedEssay] = []
 
-    if selected_essays_path(data_root).exists() and settings.curated_mode == "evaluate":
-        essays = check_stored_essays(data_root, read_selected_essays(selected_essays_path(data_root)))
+    if StoreLayout(data_root).selected_essays.exists() and settings.curated_mode == "evaluate":
+        essays = check_stored_essays(data_root, read_selected_essays(StoreLayout(data_root).selected_essays))
         counted = cube_counts(experiment, 0, len(essays))
         check_cube_size({"draft": 0, "essay": 0, "evaluation": counted["evaluation"]}, max_generations)
         manifest = ids.cohort_manifest([], [], [], evaluation_templates, [], evaluation_llms)
@@ -237,11 +226,11 @@ def plan_cohort(
         raise InputError(
             "curated_mode evaluate re-scores the essays listed in this file, which does not exist "
             "(daydream select-top writes it)",
-            file=selected_essays_path(data_root),
+            file=StoreLayout(data_root).selected_essays,
         )
-    if selected_essays_path(data_root).exists():
+    if StoreLayout(data_root).selected_essays.exists():
         mode = "curated"
-        curated = read_curated_essays(data_root, read_selected_essays(selected_essays_path(data_root)))
+        curated = read_curated_essays(data_root, read_selected_essays(StoreLayout(data_root).selected_essays))
         check_curated_references(experiment, curated)
         combo_ids = list(dict.fromkeys(c.combo_id for c in curated))
         combos = combos_from_mappings(data_root, combo_ids, experiment, {c.combo_id: c.essay_gen_id for c in curated})
@@ -250,8 +239,8 @@ def plan_cohort(
         generation_llms = [c.llm_model_id for c in curated]
     else:
         mode = "cartesian"
-        if selected_combos_path(data_root).exists():
-            combos = read_selected_combos(selected_combos_path(data_root), experiment)
+        if StoreLayout(data_root).selected_combos.exists():
+            combos = read_selected_combos(StoreLayout(data_root).selected_combos, experiment)
             selection = {"method": "selected_combo_mappings", "size": len(combos)}
         elif settings.combo_selection == "cover":
             from daydream.experiment.cover import cover_combos
@@ -287,11 +276,11 @@ def check_stored_essays(data_root: Path, essay_ids: list[str]) -> list[StoredEss
     store's metadata or the original pipeline's: the essay's combo_id, else its draft's)."""
     essays = []
     for essay_id in essay_ids:
-        parsed = Path(data_root) / "gens" / "essay" / essay_id / "parsed.txt"
+        parsed = StoreLayout(data_root).gen_dir("essay", essay_id) / PARSED
         if not parsed.is_file():
             raise InputError(
                 f"essay {essay_id} has no parsed.txt in the store, so it cannot be re-scored",
-                file=selected_essays_path(data_root),
+                file=StoreLayout(data_root).selected_essays,
                 field="gen_id",
             )
         meta, path = _read_metadata(data_root, "essay", essay_id)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daydream.planning.specs import Generation, GenerationIndex
-from daydream.stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.fileio import read_json_object
+from daydream.store.layout import METADATA, PARSED, PLAN, RAW, StoreLayout, responses_dir
 
 CHARS_PER_TOKEN = 4.0
 PLAN_COLUMNS = [
@@ -82,7 +83,7 @@ def response_stored(gen_dir: Path) -> bool:
     if (gen_dir / PARSED).is_file() or (gen_dir / RAW).is_file():
         return True
     try:
-        return any(name.endswith(".json") for name in os.listdir(gen_dir / "responses"))
+        return any(name.endswith(".json") for name in os.listdir(responses_dir(gen_dir)))
     except OSError:
         return False
 
@@ -231,7 +232,7 @@ def write_plan(plan: CostPlan, data_root) -> str:
     where it went."""
     from daydream.store.fileio import write_atomic
 
-    out = Path(data_root) / "cohorts" / plan.cohort_id / "plan.csv"
+    out = StoreLayout(data_root).cohort_file(plan.cohort_id, PLAN)
     write_atomic(out, plan_csv(plan))
     return f"{format_plan(plan)}\n-> {out}"
 

@@ -14,8 +14,9 @@ from daydream.calling.providers import OFFLINE, Endpoint, resolve_endpoint
 from daydream.experiment.combos import Combo
 from daydream.experiment.definition import Experiment, resolve_description
 from daydream.planning.cohort import MembershipRow, read_membership
-from daydream.stages import METADATA, PARENT_STAGE, PARSED, PROMPT, RAW, gen_file
+from daydream.stages import PARENT_STAGE
 from daydream.store.archive import Request
+from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, StoreLayout
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class ConceptText:
 @dataclass(frozen=True, slots=True)
 class Generation:
     row: MembershipRow
-    data_root: str
+    store: StoreLayout
     mode: str  # "llm": render, call, parse; "copy": the parent draft's parsed text, no call
     template: str | None  # template file (llm)
     parent: str | None  # the parent generation's parsed.txt (essay, evaluation)
@@ -50,11 +51,11 @@ class Generation:
         return self.row.gen_id
 
     def path(self, name: str) -> str:
-        return gen_file(self.data_root, self.row.stage, self.row.gen_id, name)
+        return self.store.gen_file(self.row.stage, self.row.gen_id, name)
 
     @property
     def gen_dir(self) -> Path:
-        return Path(self.data_root) / "gens" / self.row.stage / self.row.gen_id
+        return self.store.gen_dir(self.row.stage, self.row.gen_id)
 
     @property
     def prompt_path(self) -> str:
@@ -119,7 +120,7 @@ class GenerationIndex:
     def __init__(self, experiment: Experiment, config: dict, combos: list[Combo], data_root: str):
         self.experiment = experiment
         self.config = config
-        self.data_root = data_root
+        self.store = StoreLayout(data_root)
         self._combos = {combo.combo_id: combo for combo in combos}
         self._rows: dict[tuple[str, str], MembershipRow] = {}
         self._rows_key: tuple | None = None
@@ -186,9 +187,9 @@ class GenerationIndex:
         template = self._template(stage, row.template_id)
         stage_cfg = self.config["stages"][stage]
         parent_stage = PARENT_STAGE[stage]
-        parent = gen_file(self.data_root, parent_stage, row.parent_gen_id, PARSED) if parent_stage else None
+        parent = self.store.gen_file(parent_stage, row.parent_gen_id, PARSED) if parent_stage else None
         if template.generator == "copy":
-            return Generation(row, self.data_root, "copy", None, parent, (), None, None, "copy", None, 0, False)
+            return Generation(row, self.store, "copy", None, parent, (), None, None, "copy", None, 0, False)
         endpoint = self._endpoint(row.llm_model_id)
         model = self.experiment.model(row.llm_model_id)
         request = Request(endpoint.name, model.model, stage_cfg["max_tokens"], stage_cfg["temperature"])
@@ -198,7 +199,7 @@ class GenerationIndex:
             parser = template.parser or "identity"
         return Generation(
             row=row,
-            data_root=self.data_root,
+            store=self.store,
             mode="llm",
             template=str(template.path),
             parent=parent,

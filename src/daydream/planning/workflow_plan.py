@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from daydream import ids
 from daydream.calling.credentials import missing_api_key
 from daydream.calling.providers import Endpoint, check_endpoints, provider_names
 from daydream.config import results_dir
 from daydream.experiment.definition import Experiment, check_experiment_axes, load_experiment
-from daydream.planning.cohort import CohortPlan, Settings, plan_cohort, selected_combos_path, selected_essays_path
+from daydream.planning.cohort import CohortPlan, Settings, plan_cohort
 from daydream.planning.specs import GenerationIndex
+from daydream.stages import STAGES
+from daydream.store.layout import StoreLayout
 
 
 def settings_from_config(config: dict) -> Settings:
@@ -75,26 +76,22 @@ class WorkflowPlan:
         return json.dumps(data, sort_keys=True)
 
     @property
+    def store(self) -> StoreLayout:
+        return StoreLayout(self.data_root)
+
+    @property
     def combo_inputs(self) -> list[str]:
-        raw = Path(self.data_root) / "1_raw"
-        paths = [raw / "concepts_metadata.csv"]
-        if selected_combos_path(self.data_root).exists():
-            paths.append(selected_combos_path(self.data_root))
+        paths = [self.store.raw_table("concepts_metadata")]
+        if self.store.selected_combos.exists():
+            paths.append(self.store.selected_combos)
         return [str(p) for p in paths]
 
     @property
     def table_inputs(self) -> list[str]:
-        raw = Path(self.data_root) / "1_raw"
-        names = [
-            "draft_templates.csv",
-            "essay_templates.csv",
-            "evaluation_templates.csv",
-            "llm_models.csv",
-            "replication_config.csv",
-        ]
-        paths = [raw / n for n in names]
-        if selected_essays_path(self.data_root).exists():
-            paths.append(selected_essays_path(self.data_root))
+        names = [f"{stage}_templates" for stage in STAGES] + ["llm_models", "replication_config"]
+        paths = [self.store.raw_table(name) for name in names]
+        if self.store.selected_essays.exists():
+            paths.append(self.store.selected_essays)
         return [str(p) for p in paths]
 
     def providers_in_use(self) -> list[str]:

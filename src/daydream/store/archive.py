@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from daydream.stages import METADATA, RAW, RESPONSES
 from daydream.store.fileio import read_json_object, write_json_atomic
+from daydream.store.layout import METADATA, RAW, responses_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +45,9 @@ def archive_stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def archive_dir(gen_dir: Path) -> Path:
-    return Path(gen_dir) / RESPONSES
-
-
 def find_archived(gen_dir: Path, key: str) -> dict | None:
     """The newest archived response for this request key, or None."""
-    folder = archive_dir(gen_dir)
+    folder = responses_dir(gen_dir)
     try:
         matches = sorted(p for p in folder.iterdir() if p.name.startswith(f"{key}-") and p.suffix == ".json")
     except FileNotFoundError:
@@ -65,7 +61,7 @@ def find_archived(gen_dir: Path, key: str) -> dict | None:
 
 
 def archive_response(gen_dir: Path, key: str, record: dict) -> Path:
-    path = archive_dir(gen_dir) / f"{key}-{archive_stamp()}.json"
+    path = responses_dir(gen_dir) / f"{key}-{archive_stamp()}.json"
     write_json_atomic(path, record)
     return path
 
@@ -73,7 +69,7 @@ def archive_response(gen_dir: Path, key: str, record: dict) -> Path:
 def lock_path(gen_dir: Path, key: str) -> Path:
     """One lock file per request key: whoever holds it makes the call, everyone else (another
     thread, another run on the same data root) waits and then finds the archived response."""
-    return archive_dir(gen_dir) / f".{key}.lock"
+    return responses_dir(gen_dir) / f".{key}.lock"
 
 
 def import_unarchived_raw(gen_dir: Path, key: str, request: Request) -> Path | None:
@@ -85,7 +81,7 @@ def import_unarchived_raw(gen_dir: Path, key: str, request: Request) -> Path | N
     if not raw.is_file():
         return None
     text = raw.read_text(encoding="utf-8", errors="replace")
-    folder = archive_dir(gen_dir)
+    folder = responses_dir(gen_dir)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             if json.loads(path.read_text(encoding="utf-8")).get("text") == text:

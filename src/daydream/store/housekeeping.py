@@ -11,10 +11,9 @@ from daydream.analysis.results import ancestors
 from daydream.errors import InputError
 from daydream.ids import is_safe_id
 from daydream.planning.cohort import MembershipRow, read_membership
-from daydream.stages import METADATA, PARENT_STAGE, PARSED, RAW, STAGES
+from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.fileio import read_json_object
-
-ARCHIVE = "responses"
+from daydream.store.layout import METADATA, PARSED, RAW, RESPONSES, StoreLayout
 
 
 @dataclass(frozen=True)
@@ -28,20 +27,25 @@ class Problem:
 def memberships(data_root: str | Path) -> dict[str, list[MembershipRow]]:
     """Every cohort's membership rows, by cohort id."""
     found = {}
-    for path in sorted(Path(data_root).glob("cohorts/*/membership.csv")):
+    for path in StoreLayout(data_root).membership_files():
         found[path.parent.name] = read_membership(path)
     return found
 
 
 def stored_generations(data_root: str | Path) -> list[tuple[str, str]]:
-    gens = Path(data_root) / "gens"
-    return [(stage, folder.name) for stage in STAGES for folder in sorted((gens / stage).glob("*")) if folder.is_dir()]
+    store = StoreLayout(data_root)
+    return [
+        (stage, folder.name)
+        for stage in STAGES
+        for folder in sorted(store.stage_dir(stage).glob("*"))
+        if folder.is_dir()
+    ]
 
 
 def check_store(data_root: str | Path) -> list[Problem]:
     """Missing parents, orphans (in no cohort), metadata contradicting membership, raw without
     parsed, and gen_ids stored under two stages or listed twice in one cohort."""
-    gens = Path(data_root) / "gens"
+    store = StoreLayout(data_root)
     cohorts = memberships(data_root)
     stored = stored_generations(data_root)
     stored_set = set(stored)
@@ -58,7 +62,7 @@ def check_store(data_root: str | Path) -> list[Problem]:
     stages_of: dict[str, list[str]] = {}
     for stage, gen_id in stored:
         stages_of.setdefault(gen_id, []).append(stage)
-        folder = gens / stage / gen_id
+        folder = store.gen_dir(stage, gen_id)
         meta = read_json_object(folder / METADATA)
         parent = meta.get("parent_gen_id") or ""
         if (
@@ -99,7 +103,7 @@ def purge_plan(data_root: str | Path, cohort_id: str) -> tuple[list[tuple[str, s
     another cohort lists, hangs evaluations from (a re-scoring cohort), or descends from."""
     cohorts = memberships(data_root)
     if cohort_id not in cohorts:
-        raise InputError(f"cohort {cohort_id} has no membership.csv", file=Path(data_root) / "cohorts" / cohort_id)
+        raise InputError(f"cohort {cohort_id} has no membership.csv", file=StoreLayout(data_root).membership(cohort_id))
     used: dict[tuple[str, str], str] = {}
     for other, rows in cohorts.items():
         if other == cohort_id:
@@ -111,35 +115,35 @@ def purge_plan(data_root: str | Path, cohort_id: str) -> tuple[list[tuple[str, s
                     (PARENT_STAGE[row.stage], row.parent_gen_id), f"parent of cohort {other}'s {row.gen_id}"
                 )
     # what another cohort uses keeps its ancestors too (an essay it re-scores keeps its draft)
-    gens = Path(data_root) / "gens"
+    store = StoreLayout(data_root)
     for stage, gen_id in list(used):
-        meta = read_json_object(gens / stage / gen_id / METADATA)
-        for ancestor_stage, (ancestor_id, _) in ancestors(gens, stage, meta).items():
+        meta = read_json_object(store.gen_dir(stage, gen_id) / METADATA)
+        for ancestor_stage, (ancestor_id, _) in ancestors(store, stage, meta).items():
             used.setdefault((ancestor_stage, ancestor_id), f"ancestor of {gen_id}, which another cohort uses")
     remove, kept = [], []
     for row in cohorts[cohort_id]:
         key = (row.stage, row.gen_id)
         if key in used:
             kept.append((*key, used[key]))
-        elif (gens / row.stage / row.gen_id).is_dir():
+        elif store.gen_dir(row.stage, row.gen_id).is_dir():
             remove.append(key)
     return remove, kept
 
 
 def purge(data_root: str | Path, generations: list[tuple[str, str]], include_responses: bool = False) -> int:
     """Remove the generations' files; their responses/ archives stay unless include_responses."""
-    gens = Path(data_root) / "gens"
+    store = StoreLayout(data_root)
     removed = 0
     for stage, gen_id in generations:
-        folder = gens / stage / gen_id
+        folder = store.gen_dir(stage, gen_id)
         for entry in folder.iterdir():
-            if entry.name == ARCHIVE and not include_responses:
+            if entry.name == RESPONSES and not include_responses:
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-        if include_responses or not (folder / ARCHIVE).exists():
+        if include_responses or not (folder / RESPONSES).exists():
             folder.rmdir()
         removed += 1
     return removed

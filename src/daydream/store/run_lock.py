@@ -17,21 +17,19 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from daydream.store.fileio import write_json_atomic
-
-LOCK_NAME = ".run.lock"
-OWNER_NAME = ".run.owner.json"
+from daydream.store.layout import RUN_LOCK, RUN_OWNER, StoreLayout
 
 
 class CohortBusy(Exception):
     pass
 
 
-def acquire_run_lock(cohort_dir: str | Path, checkout: str | Path) -> FileLock:
+def acquire_run_lock(store: StoreLayout, cohort_id: str, checkout: str | Path) -> FileLock:
     """Hold the cohort's run lock (keep the returned lock referenced for the run's lifetime), or
     raise CohortBusy naming the run that holds it."""
-    cohort_dir = Path(cohort_dir)
+    cohort_dir = store.cohort_dir(cohort_id)
     cohort_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(cohort_dir / LOCK_NAME)
+    lock = FileLock(cohort_dir / RUN_LOCK)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -41,13 +39,13 @@ def acquire_run_lock(cohort_dir: str | Path, checkout: str | Path) -> FileLock:
             "run to end, then run this command again (it finds the finished work and pays for nothing twice)."
         ) from None
     owner = {"pid": os.getpid(), "host": socket.gethostname(), "checkout": str(checkout), "since": time.time()}
-    write_json_atomic(cohort_dir / OWNER_NAME, owner)
+    write_json_atomic(cohort_dir / RUN_OWNER, owner)
     return lock
 
 
 def describe_owner(cohort_dir: Path) -> str:
     try:
-        owner = json.loads((cohort_dir / OWNER_NAME).read_text(encoding="utf-8"))
+        owner = json.loads((cohort_dir / RUN_OWNER).read_text(encoding="utf-8"))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(owner["since"])))
         return f"pid {owner['pid']} on {owner['host']}, from {owner['checkout']}, since {started}"
     except (OSError, ValueError, KeyError, TypeError):

@@ -26,7 +26,8 @@ def _plan_from_settings(settings: dict):
 
 def cohort_step(step: str, settings: dict, out: Path) -> None:
     from daydream.experiment.combos import combos_csv, update_combo_mappings
-    from daydream.planning.cohort import build_membership, combo_mappings_path, membership_csv
+    from daydream.planning.cohort import build_membership, membership_csv
+    from daydream.store.layout import StoreLayout
 
     experiment, plan = _plan_from_settings(settings)
     if plan.cohort_id != settings["expected_cohort_id"]:
@@ -35,7 +36,7 @@ def cohort_step(step: str, settings: dict, out: Path) -> None:
             f"expected {settings['expected_cohort_id']}); run snakemake again"
         )
     if step == "combos":
-        added = update_combo_mappings(combo_mappings_path(experiment.data_root), plan.combos, now_iso())
+        added = update_combo_mappings(StoreLayout(experiment.data_root).combo_mappings, plan.combos, now_iso())
         write_atomic(out, combos_csv(plan.combos))
         print(f"{len(plan.combos)} combos ({added} new in combo_mappings.csv)")
     elif step == "manifest":

@@ -70,19 +70,19 @@ MUTATIONS = [
         "tests/test_engine.py",
     ),
     (
-        "src/daydream/analysis/results.py",
+        "src/daydream/analysis/summaries.py",
         'ok["perfect"] = ok["score"] >= PERFECT',
         'ok["perfect"] = ok["score"] > PERFECT',
         "tests/test_results.py",
     ),
     (
-        "src/daydream/analysis/results.py",
+        "src/daydream/analysis/summaries.py",
         'table["spread"] = table["max"] - table["min"]',
         'table["spread"] = table["max"] - table["mean"]',
         "tests/test_results.py",
     ),
     (
-        "src/daydream/analysis/results.py",
+        "src/daydream/analysis/summaries.py",
         'table["range"] = table["high"] - table["low"]',
         'table["range"] = table["high"]',
         "tests/test_results.py",
@@ -163,7 +163,7 @@ MUTATIONS = [
     ),
     (
         "src/daydream/store/housekeeping.py",
-        "if entry.name == ARCHIVE and not include_responses:",
+        "if entry.name == RESPONSES and not include_responses:",
         "if False:",
         "tests/test_store.py",
     ),
@@ -174,7 +174,7 @@ MUTATIONS = [
         "tests/test_workflow.py -k markup",
     ),
     (
-        "src/daydream/analysis/results.py",
+        "src/daydream/analysis/summaries.py",
         'table["agreement"] = table["spread"].where(table["n_evaluators"] >= 2).map(classify_agreement)',
         'table["agreement"] = table["mean"].map(classify_agreement)',
         "tests/test_results.py",

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from daydream.errors import InputError
 from daydream.store.run_lock import CohortBusy, acquire_run_lock
 from daydream.workflow.runner import Runner
+from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES
 from daydream.config import validate_config
 from daydream.stages import STAGE_PATTERN
 from daydream.store import layout
@@ -190,7 +191,7 @@ def after_failure():
     """A run with failed jobs (with keep-going, after every job that could run): name the failed
     generations by reason, and, when the run was to make the score tables, write them anyway
     (a failed evaluation is an error row with its reason). Snakemake still exits non-zero."""
-    from daydream.analysis.results import write_results
+    from daydream.analysis.registry import write_results
     from daydream.analysis.status import cohort_status, format_failures
 
     if not Path(MEMBERSHIP).is_file():
@@ -258,46 +259,23 @@ def write_cost_plan(log):
 # ---- score tables (rules/results.smk) ----
 REPORTS = STORE.reports_dir(COHORT)
 
-# table name -> (file, caption, category, subcategory)
-RESULT_TABLES = {
-    "scores": ("parsed_scores.csv", "parsed_scores.rst", "Score tables", None),
-    "pivot": ("evaluation_scores_by_template_model.csv", "pivot.rst", "Score tables", None),
-    "by_draft_template": ("summary_by_draft_template.csv", "summary.rst", "Summaries", "By draft template"),
-    "by_generation_model": ("summary_by_generation_model.csv", "summary.rst", "Summaries", "By generation model"),
-    "by_combo": ("summary_by_combo.csv", "summary.rst", "Summaries", "By combo"),
-    "perfect": ("perfect_score_paths.csv", "perfect.rst", "Summaries", "Perfect scores"),
-    "agreement": ("evaluator_agreement.csv", "agreement.rst", "Reliability", None),
-    "replicates": ("replicate_variance.csv", "replicates.rst", "Reliability", None),
-    "cost": ("cost_by_stage_model.csv", "cost.rst", "Cost", None),
-    "by_essay_template": ("summary_by_essay_template.csv", "summary.rst", "Summaries", "By essay template"),
-    "by_evaluation_template": (
-        "summary_by_evaluation_template.csv",
-        "summary.rst",
-        "Summaries",
-        "By evaluation template",
-    ),
-    "by_evaluation_model": ("summary_by_evaluation_model.csv", "summary.rst", "Summaries", "By evaluation model"),
-    "by_template_model": (
-        "summary_by_draft_template_and_generation_model.csv",
-        "summary.rst",
-        "Summaries",
-        "By draft template and generation model",
-    ),
-    "by_generation_evaluation_model": (
-        "summary_by_generation_and_evaluation_model.csv",
-        "summary.rst",
-        "Summaries",
-        "By generation and evaluation model",
-    ),
-    "overall": ("summary_overall.csv", "summary.rst", "Summaries", "Overall"),
-    "variance": ("variance_components.csv", "variance.rst", "Reliability", None),
-    "template_comparison": ("template_comparison.csv", "comparison.rst", "Summaries", "Template versions"),
-    "essays": ("essays.html", "essays.rst", "Essays", None),
-}
-
 
 def result_tables(folder):
+    """The registered result tables (analysis/registry.py) in a results folder, for the report."""
     return {
-        name: report(f"{folder}/{file}", caption=f"../report/{caption}", category=category, subcategory=sub)
-        for name, (file, caption, category, sub) in RESULT_TABLES.items()
+        table.name: report(
+            f"{folder}/{table.file}",
+            caption=f"../report/{table.caption}",
+            category=table.category,
+            subcategory=table.subcategory,
+        )
+        for table in RESULT_TABLES
+    }
+
+
+def result_plots(folder):
+    """The registered plots of a results folder, for the report."""
+    return {
+        plot.name: report(f"{folder}/{PLOTS_DIR}/{plot.file}", caption=f"../report/{plot.caption}", category="Plots")
+        for plot in RESULT_PLOTS
     }

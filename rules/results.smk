@@ -44,32 +44,12 @@ rule plots:
         scores=rules.results.output.scores,
         agreement=rules.results.output.agreement,
     output:
-        by_evaluator=report(
-            f"{REPORTS}/plots/scores_by_evaluator.png",
-            caption="../report/plot_evaluator.rst",
-            category="Plots",
-        ),
-        by_generation_model=report(
-            f"{REPORTS}/plots/scores_by_generation_model.png",
-            caption="../report/plot_generation_model.rst",
-            category="Plots",
-        ),
-        by_draft_template=report(
-            f"{REPORTS}/plots/scores_by_draft_template.png",
-            caption="../report/plot_draft_template.rst",
-            category="Plots",
-        ),
-        by_agreement=report(
-            f"{REPORTS}/plots/evaluator_agreement.png",
-            caption="../report/plot_agreement.rst",
-            category="Plots",
-        ),
+        **result_plots(REPORTS),
     log:
         STORE.log(f"plots-{COHORT}"),
     conda:
         "../envs/daydream.yaml"
+    params:
+        reports=REPORTS,
     shell:
-        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/plot_scores.py" --scores {input.scores:q} --by-evaluator {output.by_evaluator:q}'
-        " --by-generation-model {output.by_generation_model:q}"
-        " --by-draft-template {output.by_draft_template:q} --agreement {input.agreement:q}"
-        " --by-agreement {output.by_agreement:q} > {log:q} 2>&1"
+        '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/plot_scores.py" --reports {params.reports:q} > {log:q} 2>&1'

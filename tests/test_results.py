@@ -5,17 +5,11 @@ import json
 import pandas as pd
 import pytest
 
-from daydream.analysis.results import (
-    evaluator_agreement,
-    pivot_scores,
-    replicate_variance,
-    score_rows,
-    scores_frame,
-    summarize_by,
-    write_results,
-)
+from daydream.analysis.registry import write_results
+from daydream.analysis.scores import score_rows, scores_frame
+from daydream.analysis.summaries import evaluator_agreement, pivot_scores, replicate_variance, summarize_by
 
-from conftest import write
+from conftest import ROOT, write
 
 
 def add_gen(data, stage, gen_id, parsed=None, raw=None, **meta):
@@ -160,12 +154,30 @@ def test_candidate_list_is_editable_and_makes_the_selection(store, tmp_path):
 
 def test_empty_store_gives_empty_tables(tmp_path):
     tables = write_results(tmp_path / "nothing", tmp_path / "out")
-    assert all(table.empty for table in tables.values())
+    assert all(table.empty for name, table in tables.items() if name != "essays")
+
+
+def test_the_writer_writes_exactly_the_registered_tables_and_plots(store, tmp_path):
+    """Each table and plot is registered once (file, caption, builder): the rules declare these
+    files and the report shows them (test_workflow.py::test_report_and_plots), so a file written
+    but not registered, or registered without a caption, is an error here."""
+    from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES, write_plots
+
+    out = tmp_path / "out"
+    write_results(store, out)
+    write_plots(out)
+    written = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()}
+    registered = {t.file for t in RESULT_TABLES} | {f"{PLOTS_DIR}/{p.file}" for p in RESULT_PLOTS}
+    assert written == registered
+    names = [t.name for t in RESULT_TABLES] + [p.name for p in RESULT_PLOTS]
+    assert len(names) == len(set(names)) and len(registered) == len(names)
+    captions = {t.caption for t in RESULT_TABLES} | {p.caption for p in RESULT_PLOTS}
+    assert all((ROOT / "report" / caption).is_file() for caption in captions)
 
 
 def test_lineage_follows_the_stage_model_and_stays_in_the_store(tmp_path):
-    from daydream.analysis.results import ancestors
     from daydream.store.layout import StoreLayout
+    from daydream.store.metadata import ancestors
 
     store, gens = StoreLayout(tmp_path), tmp_path / "gens"
     write(gens / "essay/e1/metadata.json", json.dumps({"gen_id": "e1", "parent_gen_id": "d1"}))
@@ -179,7 +191,7 @@ def test_lineage_follows_the_stage_model_and_stays_in_the_store(tmp_path):
 
 def test_the_original_analysis_against_hand_computed_values(store):
     """Scores: e1 judge 10 and 8 (replicates), e1 rubric 4, e2 judge 3, e2 rubric 5 (the rest fail)."""
-    from daydream.analysis.results import summarize_by, template_comparison, variance_components
+    from daydream.analysis.summaries import summarize_by, template_comparison, variance_components
 
     scores = scores_frame(score_rows(store))
     by_template = summarize_by(scores, "evaluation_template").set_index("evaluation_template")

@@ -330,10 +330,10 @@ def test_failed_evaluations_are_named_and_the_tables_still_written(tmp_path):
     assert result.returncode != 0
     assert "6 failed generation(s), by reason:\n  evaluation (6): ParseError: no score found" in result.stderr
     assert "score tables written anyway" in result.stderr
-    from daydream.analysis.results import RESULT_FILES
+    from daydream.analysis.registry import RESULT_TABLES
 
     (results,) = (tmp_path / "data/cohorts").glob("*/reports")
-    assert all((results / name).is_file() for name in RESULT_FILES.values())
+    assert all((results / table.file).is_file() for table in RESULT_TABLES)
     table = scores(tmp_path)
     failed = [r for r in table if r["evaluation_template"] == "judge-a"]
     passed = [r for r in table if r["evaluation_template"] == "judge-b"]
@@ -384,19 +384,18 @@ def test_slurm_profile_loads_and_plans_with_its_resources(tiny):
 
 
 def test_report_and_plots(tiny):
+    """Every registered table and plot is made by `snakemake all` and shown in the report."""
+    from daydream.analysis.registry import RESULT_PLOTS, RESULT_TABLES
+
     run_snakemake(tiny, "all")
     (plots,) = (tiny / "data/cohorts").glob("*/reports/plots")
-    for name in (
-        "scores_by_evaluator.png",
-        "scores_by_generation_model.png",
-        "scores_by_draft_template.png",
-        "evaluator_agreement.png",
-    ):
-        assert (plots / name).read_bytes().startswith(b"\x89PNG")
+    for plot in RESULT_PLOTS:
+        assert (plots / plot.file).read_bytes().startswith(b"\x89PNG")
     run_snakemake(tiny, "--report", str(tiny / "report.html"))
     html = (tiny / "report.html").read_text(errors="replace")
-    assert "evaluator_agreement.csv" in html and "Agreement between evaluators" in html
-    assert "scores_by_evaluator.png" in html
+    assert "Agreement between evaluators" in html
+    for entry in (*RESULT_TABLES, *RESULT_PLOTS):
+        assert entry.file in html, entry.file
 
 
 def test_select_top_switches_next_run_to_curated(tiny):

@@ -102,7 +102,7 @@ def cmd_parse_score(args) -> int:
 def cmd_results(args) -> int:
     """Score tables now (even mid-run): the cohort's, in its reports/ folder, or with --all every
     cohort's in results_dir."""
-    from daydream.analysis.results import write_results
+    from daydream.analysis.registry import write_results
     from daydream.config import results_dir
     from daydream.planning.cohort import read_membership
 
@@ -189,7 +189,7 @@ def cmd_status(args) -> int:
 
 def cmd_select_top(args) -> int:
     """Rank the stored essays, write the candidate list and the selection file made from it."""
-    from daydream.analysis.results import score_rows, scores_frame
+    from daydream.analysis.scores import score_rows, scores_frame
     from daydream.analysis.selection import (
         candidates_csv,
         choose,
@@ -233,7 +233,7 @@ def _names(value: str | None) -> list[str] | None:
 
 def cmd_export(args) -> int:
     """Copy chosen essays with their drafts, prompts and evaluations into a folder to read."""
-    from daydream.analysis.results import score_rows, scores_frame
+    from daydream.analysis.scores import score_rows, scores_frame
     from daydream.analysis.selection import export_essays, read_essay_list
 
     config = _load_config(args)

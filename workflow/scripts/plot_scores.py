@@ -1,26 +1,12 @@
-"""Rule plots: score distributions for the report."""
+"""Rule plots: every registered plot (score distributions, agreement) from a results folder."""
 
 import argparse
 
 import _bootstrap  # noqa: F401
+from daydream.analysis.registry import write_plots
 from daydream.workflow.job_scripts import run
-from daydream.analysis.plots import write_plots
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--scores", required=True)
-parser.add_argument("--by-evaluator", required=True)
-parser.add_argument("--by-generation-model", required=True)
-parser.add_argument("--by-draft-template", required=True)
-parser.add_argument("--agreement")
-parser.add_argument("--by-agreement")
+parser.add_argument("--reports", required=True, help="a results folder (its tables in, its plots/ out)")
 args = parser.parse_args()
-run(
-    lambda: write_plots(
-        args.scores,
-        args.by_evaluator,
-        args.by_generation_model,
-        args.by_draft_template,
-        args.agreement,
-        args.by_agreement,
-    )
-)
+run(lambda: write_plots(args.reports))

@@ -6,7 +6,7 @@ import argparse
 import _bootstrap  # noqa: F401
 from daydream.planning.cohort import read_membership
 from daydream.workflow.job_scripts import run
-from daydream.analysis.results import write_results
+from daydream.analysis.registry import write_results
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data-root", required=True)

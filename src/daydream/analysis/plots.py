@@ -61,21 +61,8 @@ def agreement_plot(agreement, out: str | Path) -> None:
     plt.close(fig)
 
 
-def write_plots(
-    scores_csv: str | Path,
-    by_evaluator: str | Path,
-    by_generation_model: str | Path,
-    by_draft_template: str | Path,
-    agreement_csv: str | Path | None = None,
-    by_agreement: str | Path | None = None,
-) -> None:
-    import pandas as pd
-
-    if agreement_csv and by_agreement:
-        agreement_plot(pd.read_csv(agreement_csv), by_agreement)
-
-    scores = pd.read_csv(scores_csv)
+def with_evaluator(scores):
+    """The score table with an `evaluator` column: template and model on two lines (plot labels)."""
+    scores = scores.copy()
     scores["evaluator"] = scores["evaluation_template"].astype(str) + "\n" + scores["evaluation_llm_model"].astype(str)
-    score_boxplot(scores, "evaluator", "Scores per evaluation template and model", by_evaluator)
-    score_boxplot(scores, "generation_model", "Scores per generation model", by_generation_model)
-    score_boxplot(scores, "draft_template", "Scores per draft template", by_draft_template)
+    return scores

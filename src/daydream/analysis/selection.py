@@ -8,11 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
-from daydream.analysis.results import ancestors
 from daydream.errors import InputError
 from daydream.ids import is_safe_id, unsafe_id_message
 from daydream.store.fileio import write_atomic
 from daydream.store.layout import METADATA, PARSED, PROMPT, StoreLayout
+from daydream.store.metadata import ancestors, model_of, template_of
 
 CANDIDATE_COLUMNS = [
     "selected",
@@ -126,11 +126,11 @@ def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: 
         rows = scores[scores["parent_gen_id"] == essay_id] if not scores.empty else scores
         lines = [f"# Essay {essay_id}", ""]
         draft_meta = lineage.get("draft", ("", {}))[1]
-        essay_template = meta.get("template_id") or meta.get("essay_template") or "?"
+        essay_template = template_of(meta, "essay") or "?"
         lines.append(
             f"combo {draft_meta.get('combo_id') or meta.get('combo_id') or '?'}; draft template "
-            f"{draft_meta.get('template_id') or '?'}; essay template {essay_template}; "
-            f"model {meta.get('llm_model_id') or meta.get('model_id') or '?'}"
+            f"{template_of(draft_meta, 'draft') or '?'}; essay template {essay_template}; "
+            f"model {model_of(meta) or '?'}"
         )
         lines += ["", "| evaluation | template | model | replicate | score |", "|---|---|---|---|---|"]
         for _, row in rows.iterrows():

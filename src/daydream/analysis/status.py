@@ -10,6 +10,7 @@ from pathlib import Path
 from daydream.stages import STAGES
 from daydream.store.fileio import read_json_object
 from daydream.store.layout import JOB_LOGS, METADATA, PARSED, StoreLayout
+from daydream.store.metadata import model_of
 
 ERROR_PREFIX = "error: "  # how runner.job_log records the exception that stopped a job
 
@@ -128,7 +129,7 @@ def spend_rows(metadata_paths) -> list[dict]:
         if metadata.get("mode") != "llm":
             continue
         stage = metadata.get("stage") or Path(path).parent.parent.name
-        model_id = metadata.get("llm_model_id") or metadata.get("model_id") or metadata.get("model") or ""
+        model_id = model_of(metadata) or metadata.get("model") or ""
         provider = metadata.get("provider") or ""
         row = totals.setdefault(
             (stage, model_id), dict(zip(SPEND_COLUMNS, [stage, model_id, provider, 0, 0, 0, 0.0, 0], strict=True))

@@ -7,13 +7,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from daydream.analysis.results import ancestors
 from daydream.errors import InputError
 from daydream.ids import is_safe_id
 from daydream.planning.cohort import MembershipRow, read_membership
 from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.fileio import read_json_object
 from daydream.store.layout import METADATA, PARSED, RAW, RESPONSES, StoreLayout
+from daydream.store.metadata import ancestors, model_of
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def check_store(data_root: str | Path) -> list[Problem]:
                     problems.append(
                         Problem("contradicts membership", stage, gen_id, f"{field} {recorded!r} vs {value!r}")
                     )
-            model = meta.get("llm_model_id") or meta.get("model_id")
+            model = model_of(meta)
             if model and row.llm_model_id and model != row.llm_model_id:
                 problems.append(
                     Problem("contradicts membership", stage, gen_id, f"llm_model_id {model!r} vs {row.llm_model_id!r}")

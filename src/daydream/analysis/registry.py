@@ -1,0 +1,265 @@
+"""Every result table and plot, registered once: its file, its caption in the report, its
+category, and the function that builds it. The results rule declares these files (each marked
+for the report), the writer writes exactly these, and the report shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from daydream.analysis import plots, summaries
+from daydream.analysis.scores import score_rows, scores_frame
+
+PLOTS_DIR = "plots"
+
+
+@dataclass(frozen=True)
+class ResultInputs:
+    """What the builders read: the score table and where it came from."""
+
+    data_root: str | Path
+    scores: object  # pandas DataFrame of scores.SCORE_COLUMNS
+    membership: list | None  # the cohort's membership rows, or None: every cohort in the store
+    compare_templates: list[str]
+    top_n: int
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    name: str
+    file: str
+    caption: str  # report/<caption>
+    category: str
+    subcategory: str | None
+    build: Callable[[ResultInputs], object]  # a DataFrame (written as CSV) or a page (str)
+
+
+@dataclass(frozen=True)
+class ResultPlot:
+    name: str
+    file: str  # under plots/
+    caption: str
+    draw: Callable[[dict, str | Path], None]  # (the tables written, by name) -> a PNG file
+
+
+def _summary(key) -> Callable[[ResultInputs], object]:
+    return lambda inputs: summaries.summarize_by(inputs.scores, key)
+
+
+def _spend(inputs: ResultInputs):
+    """Recorded cost and tokens per stage and model (status.spend_rows): a cohort's, or the store's."""
+    import pandas as pd
+
+    from daydream.analysis.status import SPEND_COLUMNS, cohort_metadata_paths, spend_rows, store_metadata_paths
+
+    if inputs.membership is None:
+        paths = store_metadata_paths(inputs.data_root)
+    else:
+        paths = cohort_metadata_paths(inputs.data_root, inputs.membership)
+    return pd.DataFrame(spend_rows(paths), columns=SPEND_COLUMNS).round({"cost_usd": 6})
+
+
+def _essays_page(inputs: ResultInputs) -> str:
+    """The top essays to read, and the failed generations (a cohort's, from its job logs; over
+    the whole store, the evaluations that did not parse)."""
+    from daydream.analysis.essays_page import essays_html
+    from daydream.analysis.selection import rank_essays
+    from daydream.analysis.status import cohort_status
+
+    scores = inputs.scores
+    if inputs.membership is None:
+        failed = scores[scores["error"] != ""]
+        failures = [("evaluation", row.gen_id, row.error) for row in failed.itertuples()]
+        title = "Top essays of every cohort"
+    else:
+        rows = list(inputs.membership)
+        cohort_id = rows[0].cohort_id if rows else ""
+        status = cohort_status(inputs.data_root, cohort_id, rows)
+        failures = [(stage, gen_id, reason) for stage in status.failures for gen_id, reason in status.failures[stage]]
+        title = f"Top essays of cohort {cohort_id}"
+    return essays_html(scores, rank_essays(scores), inputs.top_n, failures, title)
+
+
+def _table(name, file, caption, category, build, subcategory=None) -> ResultTable:
+    return ResultTable(name, file, caption, category, subcategory, build)
+
+
+SUMMARIES = "Summaries"
+RESULT_TABLES: tuple[ResultTable, ...] = (
+    _table("scores", "parsed_scores.csv", "parsed_scores.rst", "Score tables", lambda i: i.scores),
+    _table(
+        "pivot",
+        "evaluation_scores_by_template_model.csv",
+        "pivot.rst",
+        "Score tables",
+        lambda i: summaries.pivot_scores(i.scores),
+    ),
+    _table(
+        "by_draft_template",
+        "summary_by_draft_template.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary("draft_template"),
+        "By draft template",
+    ),
+    _table(
+        "by_generation_model",
+        "summary_by_generation_model.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary("generation_model"),
+        "By generation model",
+    ),
+    _table("by_combo", "summary_by_combo.csv", "summary.rst", SUMMARIES, _summary("combo_id"), "By combo"),
+    _table(
+        "perfect",
+        "perfect_score_paths.csv",
+        "perfect.rst",
+        SUMMARIES,
+        lambda i: summaries.perfect_score_paths(i.scores),
+        "Perfect scores",
+    ),
+    _table(
+        "agreement",
+        "evaluator_agreement.csv",
+        "agreement.rst",
+        "Reliability",
+        lambda i: summaries.evaluator_agreement(i.scores),
+    ),
+    _table(
+        "replicates",
+        "replicate_variance.csv",
+        "replicates.rst",
+        "Reliability",
+        lambda i: summaries.replicate_variance(i.scores),
+    ),
+    _table("cost", "cost_by_stage_model.csv", "cost.rst", "Cost", _spend),
+    _table(
+        "by_essay_template",
+        "summary_by_essay_template.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary("generation_template"),
+        "By essay template",
+    ),
+    _table(
+        "by_evaluation_template",
+        "summary_by_evaluation_template.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary("evaluation_template"),
+        "By evaluation template",
+    ),
+    _table(
+        "by_evaluation_model",
+        "summary_by_evaluation_model.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary("evaluation_llm_model"),
+        "By evaluation model",
+    ),
+    _table(
+        "by_template_model",
+        "summary_by_draft_template_and_generation_model.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary(["draft_template", "generation_model"]),
+        "By draft template and generation model",
+    ),
+    _table(
+        "by_generation_evaluation_model",
+        "summary_by_generation_and_evaluation_model.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary(["generation_model", "evaluation_llm_model"]),
+        "By generation and evaluation model",
+    ),
+    _table("overall", "summary_overall.csv", "summary.rst", SUMMARIES, _summary(None), "Overall"),
+    _table(
+        "variance",
+        "variance_components.csv",
+        "variance.rst",
+        "Reliability",
+        lambda i: summaries.variance_components(i.scores),
+    ),
+    _table(
+        "template_comparison",
+        "template_comparison.csv",
+        "comparison.rst",
+        SUMMARIES,
+        lambda i: summaries.template_comparison(i.scores, i.compare_templates),
+        "Template versions",
+    ),
+    _table("essays", "essays.html", "essays.rst", "Essays", _essays_page),
+)
+
+RESULT_PLOTS: tuple[ResultPlot, ...] = (
+    ResultPlot(
+        "plot_by_evaluator",
+        "scores_by_evaluator.png",
+        "plot_evaluator.rst",
+        lambda tables, out: plots.score_boxplot(
+            plots.with_evaluator(tables["scores"]), "evaluator", "Scores per evaluation template and model", out
+        ),
+    ),
+    ResultPlot(
+        "plot_by_generation_model",
+        "scores_by_generation_model.png",
+        "plot_generation_model.rst",
+        lambda tables, out: plots.score_boxplot(
+            tables["scores"], "generation_model", "Scores per generation model", out
+        ),
+    ),
+    ResultPlot(
+        "plot_by_draft_template",
+        "scores_by_draft_template.png",
+        "plot_draft_template.rst",
+        lambda tables, out: plots.score_boxplot(tables["scores"], "draft_template", "Scores per draft template", out),
+    ),
+    ResultPlot(
+        "plot_by_agreement",
+        "evaluator_agreement.png",
+        "plot_agreement.rst",
+        lambda tables, out: plots.agreement_plot(tables["agreement"], out),
+    ),
+)
+PLOTTED_TABLES = ("scores", "agreement")  # the tables the plots are drawn from
+
+
+def table_file(name: str) -> str:
+    return next(table.file for table in RESULT_TABLES if table.name == name)
+
+
+def write_results(
+    data_root: str | Path, out_dir: str | Path, membership=None, compare_templates=None, top_n: int = 10
+) -> dict:
+    """Every registered table, from a cohort's generations (its membership rows) or from the
+    whole store; returns them by name."""
+    from daydream.store.fileio import write_atomic
+
+    out_dir = Path(out_dir)
+    evaluation_ids = None if membership is None else [r.gen_id for r in membership if r.stage == "evaluation"]
+    scores = scores_frame(score_rows(data_root, evaluation_ids))
+    inputs = ResultInputs(data_root, scores, membership, list(compare_templates or []), top_n)
+    built = {}
+    for table in RESULT_TABLES:
+        value = built[table.name] = table.build(inputs)
+        write_atomic(out_dir / table.file, value if isinstance(value, str) else value.to_csv(index=False))
+    errors = int((scores["error"] != "").sum())
+    print(f"{len(scores)} evaluations, {errors} with errors -> {out_dir}")
+    return built
+
+
+def write_plots(reports_dir: str | Path) -> list[Path]:
+    """Every registered plot, from the tables in a results folder, into its plots/ folder."""
+    import pandas as pd
+
+    reports_dir = Path(reports_dir)
+    tables = {name: pd.read_csv(reports_dir / table_file(name)) for name in PLOTTED_TABLES}
+    written = []
+    for plot in RESULT_PLOTS:
+        out = reports_dir / PLOTS_DIR / plot.file
+        plot.draw(tables, out)
+        written.append(out)
+    return written

@@ -32,10 +32,13 @@ localrules:
 
 
 onstart:
-    check_threaded_jobs()
-    check_budget()
-    check_slurm_job_states()
-    hold_cohort_lock()
+    try:
+        POLICY.check_threaded_jobs()
+        POLICY.check_budget(COST_PLAN, config["max_cost_usd"])
+        POLICY.check_slurm_job_states()
+        POLICY.hold_cohort_lock(STORE, COHORT, workflow.basedir)
+    except RunRefused as refused:
+        raise WorkflowError(str(refused)) from None
     for name in PLAN.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
 
@@ -46,7 +49,7 @@ onsuccess:
 
 onerror:
     RUNNER.close()
-    after_failure()
+    after_failure(PLAN, GENS, MEMBERSHIP, REPORTS, POLICY.makes_results())
 
 
 rule all:

@@ -71,4 +71,4 @@ rule plan:
     log:
         STORE.log("plan"),
     run:
-        write_cost_plan(log[0])
+        write_cost_plan(COST_PLAN, DATA, log[0])

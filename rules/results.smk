@@ -50,6 +50,6 @@ rule plots:
     conda:
         "../envs/daydream.yaml"
     params:
-        reports=REPORTS,
+        reports=lambda wildcards, input: str(Path(input.scores).parent),
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/plot_scores.py" --reports {params.reports:q} > {log:q} 2>&1'

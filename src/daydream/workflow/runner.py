@@ -94,3 +94,13 @@ class Runner:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.shutdown()
+
+
+def write_cost_plan(cost_plan, data_root: str, log: str) -> None:
+    """Rule plan: the cohort's pending calls and cost, to plan.csv, its log and the terminal."""
+    from daydream.planning.cost_plan import write_plan
+
+    text = write_plan(cost_plan, data_root)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(f"{text}\n", encoding="utf-8")
+    print(text)

@@ -18,9 +18,6 @@ include: "rules/results.smk"
 localrules:
     all,
     cohort,
-    all_drafts,
-    all_essays,
-    all_evaluations,
     combos,
     manifest,
     membership,
@@ -39,7 +36,7 @@ onstart:
         POLICY.hold_cohort_lock(STORE, COHORT, workflow.basedir)
     except RunRefused as refused:
         raise WorkflowError(str(refused)) from None
-    for name in PLAN.missing_api_keys():
+    for name in SETUP.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
 
 
@@ -49,7 +46,7 @@ onsuccess:
 
 onerror:
     RUNNER.close()
-    after_failure(PLAN, GENS, MEMBERSHIP, REPORTS, POLICY.makes_results())
+    after_failure(SETUP, SPECS, MEMBERSHIP, REPORTS, POLICY.makes_results())
 
 
 rule all:

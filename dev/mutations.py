@@ -94,15 +94,15 @@ MUTATIONS = [
         "tests/test_results.py",
     ),
     (
-        "src/daydream/planning/cohort.py",
-        "            for model in experiment.evaluation_models():",
-        "            for model in experiment.generation_models():",
+        "src/daydream/stages.py",
+        '            model_role="evaluation",',
+        '            model_role="generation",',
         "tests/test_cohort.py",
     ),
     (
         "src/daydream/ids.py",
-        '"evaluation": sorted(set(evaluation_llms)),',
-        '"evaluation": sorted(set(generation_llms)),',
+        '"llms": {role: sorted(set(names)) for role, names in llms.items()},',
+        '"llms": {role: sorted(set(names)) for role, names in list(llms.items())[:1]},',
         "tests/test_ids.py tests/test_cohort.py",
     ),
     (
@@ -124,7 +124,7 @@ MUTATIONS = [
         "tests/test_llm_client.py",
     ),
     (
-        "src/daydream/planning/cohort.py",
+        "src/daydream/store/membership.py",
         "        if key in seen:\n            continue",
         "        if False:\n            continue",
         "tests/test_cohort.py",

@@ -1,6 +1,6 @@
 rule combos:
     input:
-        PLAN.combo_inputs,
+        SETUP.combo_inputs,
     output:
         STORE.cohort_file(COHORT, layout.COMBOS),
     log:
@@ -8,7 +8,7 @@ rule combos:
     conda:
         "../envs/daydream.yaml"
     params:
-        settings=PLAN.settings_json,
+        settings=SETUP.settings_json,
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/cohort.py" combos --settings {params.settings:q} --out {output:q} > {log:q} 2>&1'
 
@@ -16,7 +16,7 @@ rule combos:
 rule manifest:
     input:
         STORE.cohort_file(COHORT, layout.COMBOS),
-        PLAN.table_inputs,
+        SETUP.table_inputs,
     output:
         STORE.cohort_file(COHORT, layout.MANIFEST),
     log:
@@ -24,7 +24,7 @@ rule manifest:
     conda:
         "../envs/daydream.yaml"
     params:
-        settings=PLAN.settings_json,
+        settings=SETUP.settings_json,
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/cohort.py" manifest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1'
 
@@ -32,7 +32,7 @@ rule manifest:
 checkpoint membership:
     input:
         STORE.cohort_file(COHORT, layout.MANIFEST),
-        PLAN.table_inputs,
+        SETUP.table_inputs,
     output:
         MEMBERSHIP,
     log:
@@ -40,7 +40,7 @@ checkpoint membership:
     conda:
         "../envs/daydream.yaml"
     params:
-        settings=PLAN.settings_json,
+        settings=SETUP.settings_json,
     shell:
         '"$DAYDREAM_PYTHON" "$DAYDREAM_SCRIPTS/cohort.py" membership --settings {params.settings:q} --out {output:q} > {log:q} 2>&1'
 
@@ -50,19 +50,15 @@ rule cohort:
         MEMBERSHIP,
 
 
-rule all_drafts:
-    input:
-        gen_targets("draft"),
+# One target per stage (stages.py): all_drafts, all_essays, all_evaluations.
+for _stage in STAGES:
 
-
-rule all_essays:
-    input:
-        gen_targets("essay"),
-
-
-rule all_evaluations:
-    input:
-        gen_targets("evaluation"),
+    rule:
+        name:
+            f"all_{_stage}s"
+        input:
+            gen_targets(_stage),
+        localrule: True
 
 
 # What the cohort will still call and cost, per stage and model (also `daydream plan`); a rule

@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES
 from daydream.config import validate_config
 from daydream.errors import InputError
-from daydream.planning.workflow_plan import WorkflowPlan
-from daydream.stages import STAGE_PATTERN
+from daydream.planning.setup import load_setup
+from daydream.stages import STAGE_PATTERN, STAGES
 from daydream.store import layout
 from daydream.store.layout import PARSED, PROMPT
 from daydream.workflow.policy import RunContext, RunPolicy, RunRefused, after_failure, resource_defaults
@@ -24,24 +24,25 @@ try:
     # the JSON schema (src/daydream/schemas/config.schema.yaml) fills in every default
     config.pop("resolved_cohort_id", None)  # set below, for the report; not a setting
     config.update(validate_config(config))
-    PLAN = WorkflowPlan.load(config, os.environ.get("DD_COHORT"))
+    SETUP = load_setup(config, os.environ.get("DD_COHORT"))
+    SETUP.endpoints  # every active model's provider resolved, or the error naming llm_models.csv
 except (InputError, ValueError) as error:
     # one clear message naming file, row and field, before any job runs
     raise WorkflowError(f"bad experiment input: {error}") from None
-DATA = PLAN.data_root
-STORE = PLAN.store
+DATA = SETUP.data_root
+STORE = SETUP.store
 if workflow.exec_mode == ExecMode.DEFAULT:  # not in a job re-reading the workflow on a cluster node
     # what this invocation would call and cost, dry runs included, before the checkpoint has run
     try:
-        COST_PLAN = PLAN.cost_plan()
+        COST_PLAN = SETUP.cost_plan()
     except (InputError, ValueError) as error:
         raise WorkflowError(f"bad experiment input: {error}") from None
     print(COST_PLAN.summary(), file=sys.stderr)
-COHORT = PLAN.cohort_id
+COHORT = SETUP.cohort_id
 config["resolved_cohort_id"] = COHORT  # shown in the HTML report
 MEMBERSHIP = STORE.cohort_file(COHORT, layout.MEMBERSHIP)
 REPORTS = STORE.reports_dir(COHORT)
-GENS = PLAN.generation_index()
+SPECS = SETUP.spec_index()
 # Interpreter and folder of the job scripts (cohort files, results), for their commands through
 # the environment that jobs inherit: neither is a reason to re-run a job (another virtualenv, a
 # moved checkout). Each script writes its full command line, paths resolved, to its log.
@@ -53,7 +54,7 @@ os.environ.update(
 # Default global resources (`--resources NAME=N` wins): each provider's cap of calls in flight,
 # and a bound on generate jobs waiting at once in a local run (workflow/policy.py).
 for _name, _value in resource_defaults(
-    PLAN.default_caps(),
+    SETUP.default_caps(),
     workflow.global_resources.get("_cores").value,
     workflow.global_resources.get("_nodes").value,
 ).items():
@@ -69,19 +70,19 @@ def run_context():
         use_threads=workflow.use_threads,
         cores=resources.get("_cores").value or 1,
         targets=tuple(str(t) for t in workflow.dag_settings.targets or ()),
-        caps={name: int(resources.get(name).value) for name in PLAN.provider_names},
+        caps={name: int(resources.get(name).value) for name in SETUP.provider_names},
         executor=getattr(workflow.executor_plugin, "name", None),
         executor_settings=workflow.executor_settings,
     )
 
 
 POLICY = RunPolicy(run_context)
-RUNNER = Runner(GENS, PLAN.prices(), POLICY.provider_caps, POLICY.prefetch_calls)
+RUNNER = Runner(SPECS, SETUP.prices(), POLICY.provider_caps, POLICY.prefetch_calls)
 
 
 wildcard_constraints:
     stage=STAGE_PATTERN,
-    gen_id=PLAN.generated_id_pattern(),
+    gen_id=SETUP.generated_id_pattern(),
 
 
 MEMBERSHIP_READY = []  # not empty once the membership checkpoint's output exists in this run
@@ -94,32 +95,32 @@ def membership_rows():
     if not MEMBERSHIP_READY:
         checkpoints.membership.get()
         MEMBERSHIP_READY.append(True)
-    return GENS.load(MEMBERSHIP)
+    return SPECS.load(MEMBERSHIP)
 
 
 def gen_targets(stage):
     def targets(wildcards):
         membership_rows()
-        return [STORE.gen_file(stage, gen_id, PARSED) for gen_id in GENS.gen_ids(stage)]
+        return [STORE.gen_file(stage, gen_id, PARSED) for gen_id in SPECS.gen_ids(stage)]
 
     return targets
 
 
 def prompt_inputs(wildcards):
     membership_rows()
-    return GENS.get(wildcards.stage, wildcards.gen_id).prompt_inputs()
+    return SPECS.get(wildcards.stage, wildcards.gen_id).prompt_inputs()
 
 
 def generate_inputs(wildcards):
     membership_rows()
-    return GENS.get(wildcards.stage, wildcards.gen_id).generate_inputs()
+    return SPECS.get(wildcards.stage, wildcards.gen_id).generate_inputs()
 
 
 # Params and resources read the membership file without the checkpoint call: a job re-created
 # on a cluster node may call checkpoints only from input functions.
 def spec(wildcards):
-    GENS.load(MEMBERSHIP)
-    return GENS.get(wildcards.stage, wildcards.gen_id)
+    SPECS.load(MEMBERSHIP)
+    return SPECS.get(wildcards.stage, wildcards.gen_id)
 
 
 def concept_names(wildcards):
@@ -139,7 +140,7 @@ def provider_slot(provider):
     return slot
 
 
-PROVIDER_RESOURCES = {name: provider_slot(name) for name in PLAN.providers_in_use()}
+PROVIDER_RESOURCES = {name: provider_slot(name) for name in SETUP.providers_in_use()}
 
 
 def generate_threads(wildcards):

@@ -30,7 +30,7 @@ rule results_all:
         "../envs/daydream.yaml"
     params:
         data_root=lambda wildcards: DATA,
-        out_dir=PLAN.results_dir,
+        out_dir=SETUP.results_dir,
         compare=",".join(config["compare_templates"]),
         top_n=config["top_n"],
     shell:

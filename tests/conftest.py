@@ -178,7 +178,7 @@ def run_together(target, arguments: list[tuple], timeout: float = 120) -> None:
 def cohort_settings(**config):
     """Cohort settings from a config (validated: the schema's defaults fill the rest)."""
     from daydream.config import validate_config
-    from daydream.planning.workflow_plan import settings_from_config
+    from daydream.planning.cohort import settings_from_config
 
     return settings_from_config(validate_config(config))
 

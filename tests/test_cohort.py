@@ -6,13 +6,10 @@ from daydream import ids
 from daydream.errors import InputError
 from daydream.experiment.combos import update_combo_mappings
 from daydream.experiment.definition import load_experiment
-from daydream.planning.cohort import (
-    MembershipRow,
-    build_membership,
-    check_integrity,
-    counts,
-    plan_cohort,
-)
+from daydream.planning.cohort import plan_cohort
+from daydream.planning.expansion import build_membership
+from daydream.store.membership import MembershipRow, check_integrity
+from daydream.store.membership import stage_counts as counts
 
 from conftest import REFERENCE_MEMBERSHIP_SHA256, cohort_settings, make_experiment, membership_digest, write
 

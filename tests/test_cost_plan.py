@@ -8,7 +8,7 @@ import pytest
 from daydream.config import validate_config
 from daydream.errors import InputError
 from daydream.planning.cost_plan import CHARS_PER_TOKEN, check_budget
-from daydream.planning.workflow_plan import WorkflowPlan
+from daydream.planning.setup import Setup, load_setup
 
 from conftest import make_experiment, write
 
@@ -19,9 +19,9 @@ PRICED = (
 )
 
 
-def load_plan(root: Path) -> WorkflowPlan:
+def load_plan(root: Path) -> Setup:
     config = {"data_root": str(root / "data"), "templates_root": str(root / "templates"), "k_max": 2}
-    return WorkflowPlan.load(validate_config(config), None)
+    return load_setup(validate_config(config), None)
 
 
 def line_of(plan, stage):

@@ -12,11 +12,11 @@ from daydream.calling.engine import perform_call
 from daydream.calling.providers import endpoint
 from daydream.config import validate_config
 from daydream.generating.steps import ValidationFailed, cost_of, generate, validate_response, write_prompt
-from daydream.planning.cohort import MembershipRow
-from daydream.planning.specs import ConceptText, Generation
+from daydream.planning.specs import ConceptText, GenerationSpec
 from daydream.store.archive import Request, archive_response, find_archived, request_key
 from daydream.store.fileio import write_atomic
 from daydream.store.layout import StoreLayout
+from daydream.store.membership import MembershipRow
 
 from conftest import write
 
@@ -28,12 +28,12 @@ def draft_generation(root, *, max_tokens=500, parser="essay_block", min_lines=3,
     template = write(root / "templates/draft/t1.txt", "Concepts:{% for c in concepts %} {{ c.name }}{% endfor %}\n")
     concept = write(root / "data/1_raw/concepts/descriptions-paragraph/a.txt", "A is a concept.\n")
     row = MembershipRow("draft", "g1", "c1", "", "k1", "t1", "m1", 1)
-    return Generation(
+    return GenerationSpec(
         row=row,
         store=StoreLayout(root / "data"),
         mode="llm",
         template=str(template),
-        parent=None,
+        parents={},
         concepts=(ConceptText("a", "Alpha", "paragraph", str(concept)),),
         endpoint=endpoint(validate_config({}), "offline"),
         request=Request("offline", "offline/x", max_tokens, 0.5),

@@ -25,7 +25,11 @@ def test_gen_ids_match_original():
 
 
 def test_cohort_id_matches_original():
-    manifest = ids.cohort_manifest(["combo_v1_bbb", "combo_v1_aaa"], ["d1"], ["e1"], ["v2", "v1"], ["g1"], ["m1"])
+    manifest = ids.cohort_manifest(
+        ["combo_v1_bbb", "combo_v1_aaa"],
+        {"draft": ["d1"], "essay": ["e1"], "evaluation": ["v2", "v1"]},
+        {"generation": ["g1"], "evaluation": ["m1"]},
+    )
     assert ids.cohort_id(manifest) == "cohort-2df8d5fef215"
 
 

@@ -28,30 +28,21 @@ def _load_config(args) -> dict:
     return validate_config(config)
 
 
-def _settings(config: dict):
-    from daydream.planning.workflow_plan import settings_from_config
-
-    return settings_from_config(config)
-
-
 def cmd_check(args) -> int:
-    from daydream.calling.providers import check_endpoints
-    from daydream.experiment.definition import check_experiment_axes, load_experiment
-    from daydream.planning.cohort import build_membership, combo_levels, counts
-    from daydream.stages import STAGES
+    from daydream.planning.cohort import combo_levels
+    from daydream.stages import MODEL_ROLES, STAGES
+    from daydream.store.membership import stage_counts
 
     config = _load_config(args)
-    experiment = load_experiment(config["data_root"], config["templates_root"])
-    check_experiment_axes(experiment)
-    endpoints = check_endpoints(experiment, config)
-    plan = _cohort_plan(experiment, config)
+    setup = _setup(config)
+    experiment, endpoints, plan = setup.experiment, setup.endpoints, setup.cohort
     fallbacks = []
     for combo in plan.combos:
         for concept_id, level, _ in combo_levels(experiment, combo):
             if level != combo.description_level:
                 fallbacks.append(f"{concept_id} ({combo.description_level} -> {level})")
-    rows = build_membership(plan, experiment)
-    n = counts(rows)
+    rows = setup.membership_rows()
+    n = stage_counts(rows)
     out = sys.stdout
     active = experiment.active_concepts()
     print(f"experiment: {Path(config['data_root']).resolve()}", file=out)
@@ -66,22 +57,14 @@ def cmd_check(args) -> int:
         templates = experiment.active_templates(stage)
         listed = ", ".join(f"{t.template_id} [{t.generator}{', ' + t.parser if t.parser else ''}]" for t in templates)
         print(f"{stage} templates ({len(templates)}): {listed}", file=out)
-    for label, models in (
-        ("generation", experiment.generation_models()),
-        ("evaluation", experiment.evaluation_models()),
-    ):
+    for role in MODEL_ROLES:
+        models = experiment.models_for(role)
         listed = ", ".join(f"{m.model_id} ({endpoints[m.model_id].name})" for m in models)
-        print(f"{label} models ({len(models)}): {listed}", file=out)
+        print(f"{role} models ({len(models)}): {listed}", file=out)
     print("replicates: " + ", ".join(f"{s}={experiment.replicates[s]}" for s in STAGES), file=out)
     print(f"cohort: {plan.cohort_id} ({plan.mode}, {len(plan.combos)} combos)", file=out)
-    llm_essays = sum(
-        1 for r in rows if r.stage == "essay" and experiment.template("essay", r.template_id).generator == "llm"
-    )
-    print(
-        f"cube: {n['draft']} drafts, {n['essay']} essays, {n['evaluation']} evaluations; "
-        f"LLM calls: {n['draft'] + llm_essays + n['evaluation']}",
-        file=out,
-    )
+    calls = sum(1 for r in rows if experiment.template(r.stage, r.template_id).generator == "llm")
+    print(f"cube: {', '.join(f'{n[stage]} {stage}s' for stage in STAGES)}; LLM calls: {calls}", file=out)
     print("OK", file=out)
     return 0
 
@@ -104,7 +87,7 @@ def cmd_results(args) -> int:
     cohort's in results_dir."""
     from daydream.analysis.registry import write_results
     from daydream.config import results_dir
-    from daydream.planning.cohort import read_membership
+    from daydream.store.membership import read_membership
 
     config = _load_config(args)
     if args.all:
@@ -126,17 +109,16 @@ def cmd_results(args) -> int:
 def cmd_plan(args) -> int:
     """What the cohort will still call and cost; also written to <cohort>/plan.csv."""
     from daydream.planning.cost_plan import write_plan
-    from daydream.planning.workflow_plan import WorkflowPlan
 
     config = _load_config(args)
-    print(write_plan(WorkflowPlan.load(config, os.environ.get("DD_COHORT")).cost_plan(), config["data_root"]))
+    print(write_plan(_setup(config).cost_plan(), config["data_root"]))
     return 0
 
 
 def cmd_cost(args) -> int:
     """Recorded spend per stage and model: the cohort's, then the whole store's."""
     from daydream.analysis.status import cohort_metadata_paths, format_spend, spend_rows, store_metadata_paths
-    from daydream.planning.cohort import read_membership
+    from daydream.store.membership import read_membership
 
     config = _load_config(args)
     data_root = config["data_root"]
@@ -163,21 +145,20 @@ def _require_planned(cohort_id: str, membership: Path) -> None:
 
 def _planned_cohort(config: dict) -> str:
     """The cohort the config plans, as snakemake does (DD_COHORT included)."""
-    from daydream.experiment.definition import load_experiment
-
-    return _cohort_plan(load_experiment(config["data_root"], config["templates_root"]), config).cohort_id
+    return _setup(config).cohort_id
 
 
-def _cohort_plan(experiment, config: dict):
-    from daydream.planning.cohort import plan_cohort
+def _setup(config: dict):
+    """The run's setup, as snakemake makes it (DD_COHORT included)."""
+    from daydream.planning.setup import load_setup
 
-    return plan_cohort(experiment, _settings(config), os.environ.get("DD_COHORT"), config["max_generations"])
+    return load_setup(config, os.environ.get("DD_COHORT"))
 
 
 def cmd_status(args) -> int:
     """A cohort's generations by state, from its files (works during a run)."""
     from daydream.analysis.status import cohort_status, format_status
-    from daydream.planning.cohort import read_membership
+    from daydream.store.membership import read_membership
 
     config = _load_config(args)
     cohort_id, membership = _cohort_membership(config, args)

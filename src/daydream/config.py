@@ -25,7 +25,11 @@ def validate_config(config: dict | None) -> dict:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    from daydream.stages import STAGES
+
     config = copy.deepcopy(dict(config or {}))
+    if isinstance(config.get("stages", {}), dict):  # every stage gets its settings' defaults
+        config["stages"] = {**{name: {} for name in STAGES}, **(config.get("stages") or {})}
     try:
         validate(config, str(SCHEMA_PATH))
     except WorkflowError as exc:
@@ -40,6 +44,9 @@ def validate_config(config: dict | None) -> dict:
                 f"invalid config at {key}: {config[key]!r} contains a brace, which Snakemake would read as a "
                 "wildcard in every path under it; use a folder name without braces"
             )
+    for name in config["stages"]:
+        if name not in STAGES:
+            raise ValueError(f"invalid config at stages.{name}: not a stage (the stages are: {', '.join(STAGES)})")
     for name in config["providers"]:
         if name in RESERVED_RESOURCES or name.startswith("slurm_"):
             raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 PIPELINE_VERSION = "2025-09-09"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -95,24 +95,14 @@ def evaluation_salt(replicate: int) -> str | None:
 
 
 def cohort_manifest(
-    combos: Iterable[str],
-    draft_templates: Iterable[str],
-    essay_templates: Iterable[str],
-    evaluation_templates: Iterable[str],
-    generation_llms: Iterable[str],
-    evaluation_llms: Iterable[str],
+    combos: Iterable[str], templates: Mapping[str, Iterable[str]], llms: Mapping[str, Iterable[str]]
 ) -> dict:
+    """What a cohort's id is computed from: its combos, its templates by stage (draft, essay,
+    evaluation) and its models by role (generation, evaluation), each sorted."""
     return {
         "combos": sorted(set(combos)),
-        "templates": {
-            "draft": sorted(set(draft_templates)),
-            "essay": sorted(set(essay_templates)),
-            "evaluation": sorted(set(evaluation_templates)),
-        },
-        "llms": {
-            "generation": sorted(set(generation_llms)),
-            "evaluation": sorted(set(evaluation_llms)),
-        },
+        "templates": {stage: sorted(set(names)) for stage, names in templates.items()},
+        "llms": {role: sorted(set(names)) for role, names in llms.items()},
     }
 
 

@@ -4,7 +4,7 @@ from every evaluation in the gens store."""
 import argparse
 
 import _bootstrap  # noqa: F401
-from daydream.planning.cohort import read_membership
+from daydream.store.membership import read_membership
 from daydream.workflow.job_scripts import run
 from daydream.analysis.registry import write_results
 

@@ -72,12 +72,14 @@ def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -
         meta = read_json_object(gen_dir / METADATA)
         if not meta:
             continue
-        essay_id = meta.get("parent_gen_id") or ""
-        if essay_id not in essay_cache:
+        parent_id = meta.get("parent_gen_id") or ""
+        if parent_id not in essay_cache:
+            # the essay and draft of this evaluation, found by stage name up its lineage
             lineage = ancestors(store, "evaluation", meta)
-            essay = lineage.get("essay", ("", {}))[1]
+            essay_id, essay = lineage.get("essay", (parent_id, {}))
             draft = lineage.get("draft", ("", {}))[1]
-            essay_cache[essay_id] = {
+            essay_cache[parent_id] = {
+                "parent_gen_id": essay_id,
                 "combo_id": draft.get("combo_id") or essay.get("combo_id") or meta.get("combo_id") or "",
                 "draft_template": template_of(draft, "draft") or essay.get("draft_template") or "",
                 "generation_template": template_of(essay, "essay"),
@@ -88,14 +90,13 @@ def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -
         rows.append(
             {
                 "gen_id": meta.get("gen_id") or gen_dir.name,
-                "parent_gen_id": essay_id,
                 "cohort_id": meta.get("cohort_id") or "",
                 "evaluation_template": meta.get("template_id") or "",
                 "evaluation_llm_model": model_of(meta),
                 "replicate": meta.get("replicate") or 1,
                 "score": score,
                 "error": error,
-                **essay_cache[essay_id],
+                **essay_cache[parent_id],
                 "evaluation_response_path": str(gen_dir / RAW),
             }
         )

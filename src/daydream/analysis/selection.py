@@ -150,7 +150,7 @@ def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: 
 
 def read_essay_list(path: Path) -> list[str]:
     """Essay ids from a selection file (one per line, # comments) or a candidate list (selected rows)."""
-    from daydream.planning.cohort import read_selected_essays
+    from daydream.planning.stored import read_selected_essays
 
     if Path(path).suffix == ".csv":
         return selected_from_candidates(Path(path))

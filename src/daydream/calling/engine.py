@@ -124,10 +124,6 @@ class CallEngine:
                 if self._futures.get((str(call.gen_dir), call.key)) is future:
                     del self._futures[(str(call.gen_dir), call.key)]
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return sum(1 for f in self._futures.values() if f.running())
-
     def shutdown(self) -> None:
         """Cancel calls not started yet; let the ones in flight finish and archive their response
         (they are paid for), without further retries."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
+from daydream.stages import STAGE_MODEL
+
 _WORDS = [
     "feedback",
     "memory",
@@ -37,10 +39,14 @@ def _phrase(seed: bytes, offset: int, n: int = 3) -> str:
     return " ".join(_WORDS[seed[(offset + i) % len(seed)] % len(_WORDS)] for i in range(n))
 
 
-def offline_response(stage: str, prompt: str, model: str) -> str:
+def offline_response(stage: str, prompt: str, model: str, shape: str | None = None) -> str:
+    """A deterministic answer to `prompt`, shaped as `shape` ("draft", "essay" or "score"; by default
+    the stage's own, stages.Stage.offline_shape)."""
+    if shape is None:
+        shape = STAGE_MODEL[stage].offline_shape
     seed = _seed(prompt, model)
     tag = f"[offline synthetic {stage} from {model}, seed {seed.hex()[:8]}]"
-    if stage == "draft":
+    if shape == "draft":
         lines = [tag, ""]
         for step in range(1, 4):
             lines.append(f"Step {step}: connect {_phrase(seed, step * 3)} with {_phrase(seed, step * 5)}.")
@@ -55,7 +61,7 @@ def offline_response(stage: str, prompt: str, model: str) -> str:
             "</essay>",
         ]
         return "\n".join(lines) + "\n"
-    if stage == "essay":
+    if shape == "essay":
         paragraphs = [tag]
         for i in range(3):
             paragraphs.append(

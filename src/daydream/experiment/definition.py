@@ -16,7 +16,7 @@ from daydream.experiment.tables import (
 )
 from daydream.generating import parsers
 from daydream.ids import is_safe_id, unsafe_id_message
-from daydream.stages import STAGES, TEMPLATE_VARIABLES
+from daydream.stages import MODEL_ROLES, STAGE_MODEL, STAGES
 from daydream.store.layout import StoreLayout
 
 LEVELS = ("sentence", "paragraph", "article")
@@ -85,11 +85,10 @@ class Experiment:
                 return m
         raise InputError(f"unknown model id {model_id!r}", file=self.sources["models"], field="id")
 
-    def generation_models(self) -> list[Model]:
-        return [m for m in self.models if m.for_generation]
-
-    def evaluation_models(self) -> list[Model]:
-        return [m for m in self.models if m.for_evaluation]
+    def models_for(self, role: str) -> list[Model]:
+        """The models marked for a role (stages.MODEL_ROLES: its column in llm_models.csv)."""
+        column = MODEL_ROLES[role]
+        return [m for m in self.models if getattr(m, column)]
 
     def concept(self, concept_id: str) -> Concept:
         for c in self.concepts:
@@ -127,15 +126,6 @@ def load_concepts(data_root: Path) -> list[Concept]:
     return concepts
 
 
-# what a template is rendered with when it is checked: the shape of each stage's context (12
-# concepts: more than any combo size in use, so indexing a combo's concepts is not refused)
-SAMPLE_CONTEXTS = {
-    "draft": {"concepts": [{"name": "Sample concept", "content": "A sample description."}] * 12},
-    "essay": {"draft_block": "A sample draft.", "links_block": "A sample draft."},
-    "evaluation": {"response": "A sample essay."},
-}
-
-
 def check_template_text(path: Path, stage: str) -> None:
     """Parse a Jinja2 template, refuse what the sandbox would refuse in a job (other files,
     variables the stage does not provide, Python internals), and render it once with sample
@@ -158,17 +148,17 @@ def check_template_text(path: Path, stage: str) -> None:
             file=path,
             line=node.lineno,
         )
-    allowed = TEMPLATE_VARIABLES[stage] | set(env.globals)
-    unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
+    variables = STAGE_MODEL[stage].variables
+    unknown = sorted(meta.find_undeclared_variables(ast) - variables - set(env.globals))
     if unknown:
         raise InputError(
             f"undefined template variable(s) {', '.join(unknown)}; {stage} templates may use: "
-            + ", ".join(sorted(TEMPLATE_VARIABLES[stage])),
+            + ", ".join(sorted(variables)),
             file=path,
             field=unknown[0],
         )
     try:
-        render_bounded(env.from_string(text), SAMPLE_CONTEXTS[stage])
+        render_bounded(env.from_string(text), STAGE_MODEL[stage].sample_context)
     except SecurityError as exc:
         raise InputError(f"template refused by the sandbox: {exc}", file=path) from None
     except TemplateError as exc:
@@ -178,6 +168,7 @@ def check_template_text(path: Path, stage: str) -> None:
 def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Template]:
     path = StoreLayout(data_root).raw_table(f"{stage}_templates")
     rows = read_table(path, TEMPLATE_COLUMNS)
+    kind = STAGE_MODEL[stage].parser_kind
     templates = []
     for row in rows:
         template_id = _check_safe(row, "template_id", path)
@@ -185,19 +176,20 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
         generator = row["generator"].lower()
         if generator not in ("llm", "copy"):
             raise row_error(f"generator must be 'llm' or 'copy', got {row['generator']!r}", row, path, "generator")
-        if generator == "copy" and stage != "essay":
-            raise row_error(f"generator 'copy' is only for essay templates, not {stage}", row, path, "generator")
+        if generator == "copy" and not STAGE_MODEL[stage].copy_allowed:
+            copying = " and ".join(name for name, s in STAGE_MODEL.items() if s.copy_allowed)
+            raise row_error(f"generator 'copy' is only for {copying} templates, not {stage}", row, path, "generator")
         parser = row["parser"]
-        if stage == "draft" and parser not in DRAFT_PARSERS:
+        if kind == "text" and parser not in DRAFT_PARSERS:
             raise row_error(
-                f"unknown draft parser {parser!r}; known: {', '.join(p for p in DRAFT_PARSERS if p)} (or empty)",
+                f"unknown {stage} parser {parser!r}; known: {', '.join(p for p in DRAFT_PARSERS if p)} (or empty)",
                 row,
                 path,
                 "parser",
             )
-        if stage == "evaluation" and active and parser not in EVALUATION_PARSERS:
+        if kind == "score" and active and parser not in EVALUATION_PARSERS:
             raise row_error(
-                f"unknown evaluation parser {parser!r}; known: {', '.join(EVALUATION_PARSERS)}",
+                f"unknown {stage} parser {parser!r}; known: {', '.join(EVALUATION_PARSERS)}",
                 row,
                 path,
                 "parser",
@@ -305,7 +297,6 @@ def check_experiment_axes(experiment: Experiment) -> None:
     for stage in STAGES:
         if not experiment.active_templates(stage):
             raise InputError(f"no active {stage} template", file=experiment.sources[stage], field="active")
-    if not experiment.generation_models():
-        raise InputError("no model is marked for_generation", file=experiment.sources["models"], field="for_generation")
-    if not experiment.evaluation_models():
-        raise InputError("no model is marked for_evaluation", file=experiment.sources["models"], field="for_evaluation")
+    for role, column in MODEL_ROLES.items():
+        if not experiment.models_for(role):
+            raise InputError(f"no model is marked {column}", file=experiment.sources["models"], field=column)

@@ -100,19 +100,3 @@ def render_template(template_path: str | Path, context: dict) -> str:
         raise InputError(f"template refused by the sandbox: {exc}", file=template_path) from None
     except TemplateError as exc:
         raise InputError(f"template error: {exc}", file=template_path) from None
-
-
-def draft_context(concepts) -> dict:
-    """concepts: objects with .name and .path (generations.ConceptText), in concept-table row order."""
-    return {"concepts": [{"name": c.name, "content": read_text(Path(c.path)).strip()} for c in concepts]}
-
-
-def essay_context(draft_text: str) -> dict:
-    return {"draft_block": draft_text, "links_block": draft_text}
-
-
-def evaluation_context(essay_text: str) -> dict:
-    return {"response": essay_text}
-
-
-CONTEXTS = {"essay": essay_context, "evaluation": evaluation_context}

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from daydream.calling.engine import Call
 from daydream.experiment.tables import read_text
-from daydream.generating.render import CONTEXTS, draft_context, render_template
+from daydream.generating.parsers import DRAFT_PARSERS, format_score, parse_score
+from daydream.generating.render import render_template
 from daydream.ids import MEMBERSHIP_COLUMNS
-from daydream.planning.specs import Generation
+from daydream.planning.specs import GenerationSpec
+from daydream.stages import STAGE_MODEL
 from daydream.store.archive import import_unarchived_raw, request_key
 from daydream.store.fileio import write_atomic, write_json_atomic
 
@@ -23,15 +25,14 @@ class ValidationFailed(Exception):
     pass
 
 
-def render_prompt(gen: Generation) -> str:
-    if gen.stage == "draft":
-        context = draft_context(gen.concepts)
-    else:
-        context = CONTEXTS[gen.stage](read_text(Path(gen.parent)))
-    return render_template(gen.template, context)
+def render_prompt(gen: GenerationSpec) -> str:
+    """The prompt: the stage's template filled from its parents' parsed texts (and concepts)."""
+    texts = {stage: read_text(Path(path)) for stage, path in gen.parent_files.items()}
+    concepts = [{"name": c.name, "content": read_text(Path(c.path)).strip()} for c in gen.concepts]
+    return render_template(gen.template, STAGE_MODEL[gen.stage].context(texts, concepts))
 
 
-def write_prompt(gen: Generation) -> tuple[str, Path | None]:
+def write_prompt(gen: GenerationSpec) -> tuple[str, Path | None]:
     """Render and write prompt.txt. A raw.txt in no archived response (an older store's) is first
     archived as the response to this prompt's request, so it is not paid for again.
     Returns (prompt, the archive file written for such a raw.txt)."""
@@ -41,7 +42,7 @@ def write_prompt(gen: Generation) -> tuple[str, Path | None]:
     return prompt, imported
 
 
-def make_call(gen: Generation, prompt: str, force: bool = False) -> Call:
+def make_call(gen: GenerationSpec, prompt: str, force: bool = False) -> Call:
     return Call(gen.stage, gen.gen_dir, request_key(gen.request, prompt), gen.request, prompt, gen.endpoint, force)
 
 
@@ -53,11 +54,11 @@ def cost_of(usage: dict, prices: dict | None) -> float | None:
     )
 
 
-def lineage(gen: Generation) -> dict:
+def lineage(gen: GenerationSpec) -> dict:
     return {name: getattr(gen.row, name) for name in MEMBERSHIP_COLUMNS}
 
 
-def llm_metadata(gen: Generation, record: dict, key: str, reused: bool, prices: dict | None) -> dict:
+def llm_metadata(gen: GenerationSpec, record: dict, key: str, reused: bool, prices: dict | None) -> dict:
     usage = record["usage"]
     request = gen.request
     truncated = record["finish_reason"] == "length" or usage.get("completion_tokens", 0) >= request.max_tokens
@@ -84,7 +85,7 @@ def llm_metadata(gen: Generation, record: dict, key: str, reused: bool, prices: 
     return metadata
 
 
-def copy_metadata(gen: Generation, created_at: str) -> dict:
+def copy_metadata(gen: GenerationSpec, created_at: str) -> dict:
     return {
         **lineage(gen),
         "mode": "copy",
@@ -114,17 +115,17 @@ def validate_response(text: str, metadata: dict, min_lines: int, fail_on_truncat
 
 
 def parse_text(stage: str, parser: str, text: str) -> str:
-    from daydream.generating.parsers import DRAFT_PARSERS, format_score, parse_score
-
-    if stage == "evaluation":
+    """parsed.txt from a response: a score, the text a draft parser picks, or the text itself."""
+    kind = STAGE_MODEL[stage].parser_kind
+    if kind == "score":
         return format_score(parse_score(text, parser)) + "\n"
-    if stage == "draft":
+    if kind == "text":
         return DRAFT_PARSERS[parser](text)
     return text
 
 
 def generate(
-    gen: Generation,
+    gen: GenerationSpec,
     respond: Callable[[Call], tuple[dict, bool]],
     prices: dict | None,
     now: Callable[[], str],

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from daydream.planning.specs import Generation, GenerationIndex
+from daydream.planning.specs import GenerationSpec, SpecIndex
 from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.fileio import read_json_object
 from daydream.store.layout import METADATA, PARSED, PLAN, RAW, StoreLayout, responses_dir
@@ -105,8 +105,8 @@ def _completion_tokens(gen_dir: Path) -> int | None:
         return None
 
 
-def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices: dict[str, dict]) -> CostPlan:
-    """rows: the cohort's membership rows; index: a GenerationIndex of its own (rows are set on it)."""
+def cost_plan(index: SpecIndex, rows, cohort_id: str, config: dict, prices: dict[str, dict]) -> CostPlan:
+    """rows: the cohort's membership rows; index: a SpecIndex of its own (rows are set on it)."""
     index.use_rows(rows)
     gens = {(row.stage, row.gen_id): index.get(row.stage, row.gen_id) for row in rows}
     stored = {key: response_stored(Path(gen.gen_dir)) for key, gen in gens.items()}
@@ -125,7 +125,7 @@ def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices
             if tokens is not None:
                 observed.setdefault((stage, gen.row.llm_model_id), []).append(tokens)
 
-    def output_tokens(gen: Generation) -> tuple[float, str]:
+    def output_tokens(gen: GenerationSpec) -> tuple[float, str]:
         stage, model_id = gen.stage, gen.row.llm_model_id
         cap = gen.request.max_tokens
         same = observed.get((stage, model_id))
@@ -138,18 +138,20 @@ def cost_plan(index: GenerationIndex, rows, cohort_id: str, config: dict, prices
 
     chars: dict = {}
 
-    def parent_chars(gen: Generation) -> float:
-        """The length of the text that fills the template: the parent's, stored or estimated."""
-        if gen.stage == "draft":
-            return sum(_file_chars(concept.path, chars) for concept in gen.concepts)
-        if gen.parent and Path(gen.parent).is_file():  # stored (a re-scoring cohort's are all stored)
-            return _file_chars(gen.parent, chars)
-        parent = gens.get((PARENT_STAGE[gen.stage], gen.row.parent_gen_id))
-        while parent is not None and parent.mode == "copy":  # a copy essay is its draft's text
-            parent = gens.get((PARENT_STAGE[parent.stage], parent.row.parent_gen_id))
-        if parent is None:
-            return 0.0
-        return output_tokens(parent)[0] * CHARS_PER_TOKEN
+    def parent_chars(gen: GenerationSpec) -> float:
+        """The length of the text that fills the template: concept descriptions, and each parent's
+        text, stored or estimated."""
+        total = float(sum(_file_chars(concept.path, chars) for concept in gen.concepts))
+        for stage, path in gen.parent_files.items():
+            if Path(path).is_file():  # stored (a re-scoring cohort's are all stored)
+                total += _file_chars(path, chars)
+                continue
+            parent = gens.get((stage, gen.parents[stage]))
+            while parent is not None and parent.mode == "copy":  # a copy is its parent's text
+                parent = gens.get((PARENT_STAGE[parent.stage], parent.row.parent_gen_id))
+            if parent is not None:
+                total += output_tokens(parent)[0] * CHARS_PER_TOKEN
+        return total
 
     by_key = {(line.stage, line.model_id): line for line in lines}
     for key, gen in gens.items():

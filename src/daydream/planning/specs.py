@@ -13,10 +13,10 @@ from pathlib import Path
 from daydream.calling.providers import OFFLINE, Endpoint, resolve_endpoint
 from daydream.experiment.combos import Combo
 from daydream.experiment.definition import Experiment, resolve_description
-from daydream.planning.cohort import MembershipRow, read_membership
-from daydream.stages import PARENT_STAGE
+from daydream.stages import STAGE_MODEL
 from daydream.store.archive import Request
 from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, StoreLayout
+from daydream.store.membership import MembershipRow, read_membership
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +28,13 @@ class ConceptText:
 
 
 @dataclass(frozen=True, slots=True)
-class Generation:
+class GenerationSpec:
     row: MembershipRow
     store: StoreLayout
-    mode: str  # "llm": render, call, parse; "copy": the parent draft's parsed text, no call
+    mode: str  # "llm": render, call, parse; "copy": the parent's parsed text, no call
     template: str | None  # template file (llm)
-    parent: str | None  # the parent generation's parsed.txt (essay, evaluation)
-    concepts: tuple[ConceptText, ...]  # draft prompts: in concept-table row order
+    parents: dict[str, str]  # the gen_ids whose parsed.txt its prompt reads, by stage (direct parent first)
+    concepts: tuple[ConceptText, ...]  # stages that read concepts: in concept-table row order
     endpoint: Endpoint | None  # llm
     request: Request | None  # llm
     parser: str  # draft parser name, "identity", a score parser name, or "copy"
@@ -78,16 +78,26 @@ class Generation:
         return self.endpoint.name if self.endpoint else None
 
     @property
+    def parent_files(self) -> dict[str, str]:
+        """The parsed.txt of each stage the prompt reads (the direct parent first)."""
+        return {stage: self.store.gen_file(stage, gen_id, PARSED) for stage, gen_id in self.parents.items()}
+
+    @property
+    def parent(self) -> str | None:
+        """The direct parent's parsed.txt (its membership parent_gen_id)."""
+        return next(iter(self.parent_files.values()), None)
+
+    @property
     def calls_remote(self) -> bool:
         return self.endpoint is not None and self.endpoint.name != OFFLINE
 
     # ---- what the rules declare -----------------------------------------------------------
     def prompt_inputs(self) -> dict[str, str]:
         if self.mode == "copy":
-            raise ValueError(f"essay {self.gen_id} uses a copy template: it has no prompt")
+            raise ValueError(f"{self.stage} {self.gen_id} uses a copy template: it has no prompt")
         inputs = {"template": self.template}
-        if self.parent:
-            inputs["parent"] = self.parent
+        for i, (stage, path) in enumerate(self.parent_files.items()):
+            inputs["parent" if i == 0 else f"parent_{stage}"] = path
         for i, concept in enumerate(self.concepts):
             inputs[f"concept_{i}"] = concept.path
         return inputs
@@ -113,7 +123,7 @@ class Generation:
         return f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}; {parse}"
 
 
-class GenerationIndex:
+class SpecIndex:
     """The cohort's generations by (stage, gen_id), read from membership.csv once per process
     (again only when the file changes), and their specs, built on first use."""
 
@@ -124,7 +134,7 @@ class GenerationIndex:
         self._combos = {combo.combo_id: combo for combo in combos}
         self._rows: dict[tuple[str, str], MembershipRow] = {}
         self._rows_key: tuple | None = None
-        self._specs: dict[tuple[str, str], Generation] = {}
+        self._specs: dict[tuple[str, str], GenerationSpec] = {}
         self._concepts: dict[str, tuple[ConceptText, ...]] = {}
         self._endpoints: dict[str, Endpoint] = {}
         self._templates: dict[tuple[str, str], object] = {}
@@ -148,7 +158,7 @@ class GenerationIndex:
     def gen_ids(self, stage: str) -> list[str]:
         return [gen_id for (s, gen_id) in self._rows if s == stage]
 
-    def get(self, stage: str, gen_id: str) -> Generation:
+    def get(self, stage: str, gen_id: str) -> GenerationSpec:
         spec = self._specs.get((stage, gen_id))
         if spec is None:
             row = self._rows.get((stage, gen_id))
@@ -182,28 +192,40 @@ class GenerationIndex:
             texts = self._concepts[combo_id] = tuple(items)
         return texts
 
-    def _build(self, row: MembershipRow) -> Generation:
-        stage = row.stage
-        template = self._template(stage, row.template_id)
-        stage_cfg = self.config["stages"][stage]
-        parent_stage = PARENT_STAGE[stage]
-        parent = self.store.gen_file(parent_stage, row.parent_gen_id, PARSED) if parent_stage else None
+    def _parents(self, row: MembershipRow) -> dict[str, str]:
+        """The parsed.txt of each stage the row's prompt reads, found up its lineage by stage name:
+        the direct parent is membership's parent_gen_id, the others its ancestors in the cohort."""
+        stage = STAGE_MODEL[row.stage]
+        if not stage.parents:
+            return {}
+        lineage = {stage.parent: row.parent_gen_id}
+        current = self._rows.get((stage.parent, row.parent_gen_id))
+        while len(lineage) < len(stage.parents) and current is not None and STAGE_MODEL[current.stage].parent:
+            lineage[STAGE_MODEL[current.stage].parent] = current.parent_gen_id
+            current = self._rows.get((STAGE_MODEL[current.stage].parent, current.parent_gen_id))
+        missing = [name for name in stage.parents if name not in lineage]
+        if missing:
+            raise ValueError(f"{row.stage} {row.gen_id}: no {missing[0]} in its lineage in this cohort")
+        return {name: lineage[name] for name in stage.parents}
+
+    def _build(self, row: MembershipRow) -> GenerationSpec:
+        stage = STAGE_MODEL[row.stage]
+        template = self._template(row.stage, row.template_id)
+        stage_cfg = self.config["stages"][row.stage]
+        parents = self._parents(row)
         if template.generator == "copy":
-            return Generation(row, self.store, "copy", None, parent, (), None, None, "copy", None, 0, False)
+            return GenerationSpec(row, self.store, "copy", None, parents, (), None, None, "copy", None, 0, False)
         endpoint = self._endpoint(row.llm_model_id)
         model = self.experiment.model(row.llm_model_id)
         request = Request(endpoint.name, model.model, stage_cfg["max_tokens"], stage_cfg["temperature"])
-        if stage == "essay":
-            parser = "identity"
-        else:
-            parser = template.parser or "identity"
-        return Generation(
+        parser = "identity" if stage.parser_kind == "none" else template.parser or "identity"
+        return GenerationSpec(
             row=row,
             store=self.store,
             mode="llm",
             template=str(template.path),
-            parent=parent,
-            concepts=self._concept_texts(row.combo_id) if stage == "draft" else (),
+            parents=parents,
+            concepts=self._concept_texts(row.combo_id) if stage.reads_concepts else (),
             endpoint=endpoint,
             request=request,
             parser=parser,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from daydream.errors import InputError
 from daydream.ids import is_safe_id
-from daydream.planning.cohort import MembershipRow, read_membership
 from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.fileio import read_json_object
 from daydream.store.layout import METADATA, PARSED, RAW, RESPONSES, StoreLayout
+from daydream.store.membership import MembershipRow, read_membership
 from daydream.store.metadata import ancestors, model_of
 
 

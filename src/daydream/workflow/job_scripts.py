@@ -13,39 +13,30 @@ from daydream.store.archive import now_iso
 from daydream.store.fileio import write_atomic, write_json_atomic
 
 
-def _plan_from_settings(settings: dict):
-    from daydream.experiment.definition import check_experiment_axes, load_experiment
-    from daydream.planning.cohort import Settings, plan_cohort
-
-    experiment = load_experiment(settings["data_root"], settings["templates_root"])
-    check_experiment_axes(experiment)
-    fields = {k: settings[k] for k in Settings.__dataclass_fields__}
-    plan = plan_cohort(experiment, Settings(**fields), None)
-    return experiment, plan
-
-
 def cohort_step(step: str, settings: dict, out: Path) -> None:
+    """Write one cohort file (combos, manifest or membership), re-planned from the run's settings."""
     from daydream.experiment.combos import combos_csv, update_combo_mappings
-    from daydream.planning.cohort import build_membership, membership_csv
-    from daydream.store.layout import StoreLayout
+    from daydream.planning.setup import cohort_job_setup
+    from daydream.store.membership import membership_csv
 
-    experiment, plan = _plan_from_settings(settings)
-    if plan.cohort_id != settings["expected_cohort_id"]:
+    setup = cohort_job_setup(settings)
+    cohort = setup.cohort
+    if cohort.cohort_id != settings["expected_cohort_id"]:
         raise InputError(
-            f"the experiment changed since this run was planned (cohort {plan.cohort_id}, "
+            f"the experiment changed since this run was planned (cohort {cohort.cohort_id}, "
             f"expected {settings['expected_cohort_id']}); run snakemake again"
         )
     if step == "combos":
-        added = update_combo_mappings(StoreLayout(experiment.data_root).combo_mappings, plan.combos, now_iso())
-        write_atomic(out, combos_csv(plan.combos))
-        print(f"{len(plan.combos)} combos ({added} new in combo_mappings.csv)")
+        added = update_combo_mappings(setup.store.combo_mappings, cohort.combos, now_iso())
+        write_atomic(out, combos_csv(cohort.combos))
+        print(f"{len(cohort.combos)} combos ({added} new in combo_mappings.csv)")
     elif step == "manifest":
-        write_json_atomic(out, plan.manifest_document())
-        print(f"manifest for {plan.cohort_id}")
+        write_json_atomic(out, cohort.manifest_document())
+        print(f"manifest for {cohort.cohort_id}")
     elif step == "membership":
-        rows = build_membership(plan, experiment)
+        rows = setup.membership_rows()
         write_atomic(out, membership_csv(rows))
-        print(f"{len(rows)} membership rows for {plan.cohort_id}")
+        print(f"{len(rows)} membership rows for {cohort.cohort_id}")
     else:
         raise ValueError(f"unknown cohort step {step!r}")
 

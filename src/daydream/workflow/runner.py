@@ -11,7 +11,7 @@ from pathlib import Path
 
 from daydream.calling.engine import CallEngine, perform_call
 from daydream.generating.steps import generate, make_call, write_prompt
-from daydream.planning.specs import GenerationIndex
+from daydream.planning.specs import SpecIndex
 from daydream.store.archive import now_iso
 
 FORCE_ENV = "DD_FORCE_CALL"
@@ -48,7 +48,7 @@ class Runner:
 
     def __init__(
         self,
-        index: GenerationIndex,
+        index: SpecIndex,
         prices: dict[str, dict],
         caps: Callable[[], dict[str, int]],
         prefetch: Callable[[], bool],

@@ -1,54 +1,39 @@
-"""What the Snakefile needs at parse time about the cohort: the experiment, the cohort plan,
-the providers, and the cohort rules' inputs. Per-generation specs live in generations.py."""
+"""Everything a run is set up from, assembled in one place for the Snakefile, the `daydream`
+command and the cohort jobs: the validated config, the experiment, the cohort, and the providers
+that serve its models. Per-generation job specs are in specs.py."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from daydream import ids
 from daydream.calling.credentials import missing_api_key
-from daydream.calling.providers import Endpoint, check_endpoints, provider_names
-from daydream.config import results_dir
+from daydream.calling.providers import Endpoint, check_endpoints, endpoint, provider_names, resolve_endpoint
+from daydream.config import results_dir, validate_config
 from daydream.experiment.definition import Experiment, check_experiment_axes, load_experiment
-from daydream.planning.cohort import CohortPlan, Settings, plan_cohort
-from daydream.planning.specs import GenerationIndex
-from daydream.stages import STAGES
+from daydream.planning.cohort import Cohort, CohortSettings, plan_cohort, settings_from_config
+from daydream.planning.specs import SpecIndex
+from daydream.stages import GEN_ID_PATTERN, STAGES
 from daydream.store.layout import StoreLayout
 
 
-def settings_from_config(config: dict) -> Settings:
-    return Settings(
-        k_max=config["k_max"],
-        description_level=config["description_level"],
-        cohort_id=config["cohort_id"],
-        combo_selection=config["combo_selection"],
-        curated_mode=config["curated_mode"],
-        cover_t=config["cover_t"],
-        cover_time_limit_s=config["cover_time_limit_s"],
-    )
-
-
 @dataclass
-class WorkflowPlan:
+class Setup:
     config: dict  # validated (schema defaults filled in)
     experiment: Experiment
-    cohort: CohortPlan
-    endpoints: dict[str, Endpoint]  # by active model id
+    cohort: Cohort
     env_cohort: str | None = None
-
-    @classmethod
-    def load(cls, config: dict, env_cohort: str | None) -> WorkflowPlan:
-        experiment = load_experiment(config["data_root"], config["templates_root"])
-        check_experiment_axes(experiment)
-        endpoints = check_endpoints(experiment, config)
-        cohort = plan_cohort(experiment, settings_from_config(config), env_cohort, config["max_generations"])
-        return cls(config, experiment, cohort, endpoints, env_cohort)
+    _endpoints: dict[str, Endpoint] | None = field(default=None, repr=False)
 
     @property
     def data_root(self) -> str:
         return str(self.config["data_root"]).rstrip("/") or "."
+
+    @property
+    def store(self) -> StoreLayout:
+        return StoreLayout(self.data_root)
 
     @property
     def cohort_id(self) -> str:
@@ -59,13 +44,22 @@ class WorkflowPlan:
         return str(results_dir(self.config))
 
     @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        """The endpoint of every active model, by model id (a model whose provider is not
+        configured is an error naming llm_models.csv)."""
+        if self._endpoints is None:
+            self._endpoints = check_endpoints(self.experiment, self.config)
+        return self._endpoints
+
+    @property
     def provider_names(self) -> list[str]:
         return provider_names(self.config)
 
     @property
     def settings_json(self) -> str:
-        """What the cohort jobs re-plan from: the config's settings with the explicit cohort id
-        (config or DD_COHORT) resolved here, and the id this plan expects them to reach."""
+        """What the cohort jobs re-plan from (cohort_job_setup): the settings that decide the
+        cohort, with the explicit cohort id (config or DD_COHORT) resolved here, and the id this
+        setup expects them to reach. Nothing else: a change here re-runs the cohort jobs."""
         data = dict(settings_from_config(self.config).__dict__)
         data.update(
             cohort_id=ids.cohort_override(self.config["cohort_id"], self.env_cohort),
@@ -74,10 +68,6 @@ class WorkflowPlan:
             templates_root=str(self.config["templates_root"]),
         )
         return json.dumps(data, sort_keys=True)
-
-    @property
-    def store(self) -> StoreLayout:
-        return StoreLayout(self.data_root)
 
     @property
     def combo_inputs(self) -> list[str]:
@@ -97,9 +87,7 @@ class WorkflowPlan:
     def providers_in_use(self) -> list[str]:
         """Providers of the cohort's models (active ones, and curated mode's models from the store):
         each is a Snakemake resource that generate jobs hold."""
-        from daydream.calling.providers import resolve_endpoint
-
-        names = {endpoint.name for endpoint in self.endpoints.values()}
+        names = {found.name for found in self.endpoints.values()}
         for item in self.cohort.curated:
             names.add(resolve_endpoint(self.experiment.model(item.llm_model_id), self.config).name)
         return sorted(names)
@@ -118,9 +106,13 @@ class WorkflowPlan:
 
     def default_caps(self) -> dict[str, int]:
         """Calls in flight per provider when no Snakemake resource of that name is given."""
-        from daydream.calling.providers import endpoint
-
         return {name: endpoint(self.config, name).max_concurrency for name in self.provider_names}
+
+    def membership_rows(self):
+        """The cohort's membership built in memory: the rows its cohort jobs write."""
+        from daydream.planning.expansion import build_membership
+
+        return build_membership(self.cohort, self.experiment)
 
     def cost_plan(self):
         """What the cohort will still call and cost (cost_plan.py), from its membership built in
@@ -128,25 +120,35 @@ class WorkflowPlan:
         from daydream.planning.cost_plan import cost_plan
 
         rows = self.membership_rows()
-        return cost_plan(self.generation_index(), rows, self.cohort_id, self.config, self.prices())
+        return cost_plan(self.spec_index(), rows, self.cohort_id, self.config, self.prices())
 
-    def membership_rows(self):
-        """The cohort's membership built in memory: the rows its cohort jobs write."""
-        from daydream.planning.cohort import build_membership
-
-        return build_membership(self.cohort, self.experiment)
-
-    def generation_index(self) -> GenerationIndex:
-        return GenerationIndex(self.experiment, self.config, self.cohort.combos, self.data_root)
+    def spec_index(self) -> SpecIndex:
+        return SpecIndex(self.experiment, self.config, self.cohort.combos, self.data_root)
 
     def generated_id_pattern(self) -> str:
         """The gen_ids the generation rules may build: any, except the stored essays a re-scoring
         cohort evaluates (no rule of this cohort may rebuild them: Snakemake deletes a job's
         outputs before it runs)."""
-        from daydream.stages import GEN_ID_PATTERN
-
         stored = [essay.gen_id for essay in self.cohort.stored_essays]
         if not stored:
             return GEN_ID_PATTERN
         # the lookahead sees the rest of the path: the id ends at '/' (or at the end of a value)
         return f"(?!(?:{'|'.join(re.escape(gen_id) for gen_id in sorted(stored))})(?:/|$)){GEN_ID_PATTERN}"
+
+
+def load_setup(config: dict, env_cohort: str | None) -> Setup:
+    """The setup of a run from a validated config (and DD_COHORT): the experiment read and
+    checked, the cohort planned. Raises InputError naming file, row and field."""
+    experiment = load_experiment(config["data_root"], config["templates_root"])
+    check_experiment_axes(experiment)
+    cohort = plan_cohort(experiment, settings_from_config(config), env_cohort, config["max_generations"])
+    return Setup(config, experiment, cohort, env_cohort)
+
+
+def cohort_job_setup(settings: dict) -> Setup:
+    """The setup a cohort job (combos, manifest, membership) re-plans from its settings
+    (Setup.settings_json). The cube's size was checked when the run was set up."""
+    keys = {name: settings[name] for name in CohortSettings.__dataclass_fields__}
+    config = validate_config({**keys, "data_root": settings["data_root"], "templates_root": settings["templates_root"]})
+    config["max_generations"] = None
+    return load_setup(config, None)

@@ -52,7 +52,7 @@ MUTATIONS = [
         "tests/test_generation.py tests/test_engine.py",
     ),
     (
-        "src/daydream/generating/parsers.py",
+        "src/daydream/text/parsers.py",
         "lines = [_strip_markdown(line) for line in _non_empty_lines(text)[-3:]]",
         "lines = [_strip_markdown(line) for line in _non_empty_lines(text)[-1:]]",
         "tests/test_parsers.py",

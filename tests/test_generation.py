@@ -183,7 +183,7 @@ def test_a_raw_in_no_archive_becomes_the_response_to_its_prompt(tmp_path):
 def test_rendering_runs_no_code_from_a_template(tmp_path):
     """The job renders in Jinja's sandbox too (not only the check): a payload never runs."""
     from daydream.errors import InputError
-    from daydream.generating.render import render_template
+    from daydream.text.render import render_template
 
     proof = tmp_path / "proof"
     payload = "{{ cycler.__init__.__globals__.os.popen('touch " + str(proof) + "').read() }}"
@@ -207,7 +207,7 @@ def test_offline_responses_are_deterministic_and_shaped_like_each_stage():
     """The offline provider is how experiments are rehearsed: the same request always gives the
     same text (a rerun changes nothing), another model or prompt another one."""
     from daydream.calling.offline import offline_response
-    from daydream.generating.parsers import DRAFT_PARSERS, parse_score
+    from daydream.text.parsers import DRAFT_PARSERS, parse_score
 
     for stage in ("draft", "essay", "evaluation"):
         first = offline_response(stage, "prompt text", "offline/a")

@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from daydream.generating.parsers import (
+from daydream.text.parsers import (
     ParseError,
     essay_block,
     essay_idea_last,

@@ -110,7 +110,7 @@ def test_edited_job_code_reruns_nothing(tmp_path):
     make_experiment(root)
     write_config(root)
     run_snakemake(root, "all", snakefile=snakefile)
-    for path in ("src/daydream/generating/steps.py", "src/daydream/generating/render.py", "workflow/scripts/cohort.py",
+    for path in ("src/daydream/generating/steps.py", "src/daydream/text/render.py", "workflow/scripts/cohort.py",
                  "workflow/scripts/results.py"):  # fmt: skip
         with open(code / path, "a") as handle:
             handle.write("\n# edited after the run\n")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from daydream.errors import InputError
-from daydream.generating.parsers import SCORE_PARSERS
 from daydream.store.layout import StoreLayout
+from daydream.text.parsers import SCORE_PARSERS
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
@@ -70,8 +70,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_parse_score(args) -> int:
-    from daydream.experiment.tables import read_text
-    from daydream.generating.parsers import ParseError, format_score, parse_score
+    from daydream.tables import read_text
+    from daydream.text.parsers import ParseError, format_score, parse_score
 
     try:
         score = parse_score(read_text(Path(args.file)), args.parser)

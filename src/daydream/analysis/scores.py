@@ -29,7 +29,7 @@ ESSAY_KEYS = ["parent_gen_id", "combo_id", "draft_template", "generation_templat
 
 
 def _score_or_error(store: StoreLayout, gen_dir: Path, meta: dict) -> tuple[float | None, str]:
-    from daydream.generating.parsers import ParseError, parse_score
+    from daydream.text.parsers import ParseError, parse_score
 
     parsed = gen_dir / PARSED
     if parsed.is_file():

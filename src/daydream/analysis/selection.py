@@ -83,7 +83,7 @@ def candidates_csv(ranked, chosen: list[str]) -> str:
 
 def selected_from_candidates(path: Path) -> list[str]:
     """The essays marked selected (true/1/yes) in an edited candidate list, in its order."""
-    from daydream.experiment.tables import read_table
+    from daydream.tables import read_table
 
     chosen = []
     for row in read_table(path, ["selected", "essay_gen_id"]):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from daydream.errors import InputError, row_error
 from daydream.experiment.definition import LEVELS, Experiment
-from daydream.experiment.tables import read_table
 from daydream.ids import combo_id as compute_combo_id
 from daydream.ids import is_safe_id, unsafe_id_message
 from daydream.store.fileio import write_atomic
+from daydream.tables import read_table
 
 MAPPING_COLUMNS = ["combo_id", "version", "concept_id", "description_level", "k_max", "created_at"]
 

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daydream.errors import InputError, row_error
-from daydream.experiment.tables import (
+from daydream.ids import is_safe_id, unsafe_id_message
+from daydream.stages import MODEL_ROLES, STAGE_MODEL, STAGES
+from daydream.store.layout import StoreLayout
+from daydream.tables import (
     check_unique,
     parse_bool,
     parse_optional_float,
@@ -14,10 +17,7 @@ from daydream.experiment.tables import (
     read_table,
     read_text,
 )
-from daydream.generating import parsers
-from daydream.ids import is_safe_id, unsafe_id_message
-from daydream.stages import MODEL_ROLES, STAGE_MODEL, STAGES
-from daydream.store.layout import StoreLayout
+from daydream.text import parsers
 
 LEVELS = ("sentence", "paragraph", "article")
 MAX_REPLICATES = 100  # per stage; the cube's size has its own limit (config max_generations)
@@ -133,7 +133,7 @@ def check_template_text(path: Path, stage: str) -> None:
     from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
     from jinja2.exceptions import SecurityError
 
-    from daydream.generating.render import environment, render_bounded
+    from daydream.text.render import environment, render_bounded
 
     text = read_text(path)
     env = environment()

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daydream.calling.engine import Call
-from daydream.experiment.tables import read_text
-from daydream.generating.parsers import DRAFT_PARSERS, format_score, parse_score
-from daydream.generating.render import render_template
 from daydream.ids import MEMBERSHIP_COLUMNS
 from daydream.planning.specs import GenerationSpec
 from daydream.stages import STAGE_MODEL
 from daydream.store.archive import import_unarchived_raw, request_key
 from daydream.store.fileio import write_atomic, write_json_atomic
+from daydream.tables import read_text
+from daydream.text.parsers import DRAFT_PARSERS, format_score, parse_score
+from daydream.text.render import render_template
 
 
 class ValidationFailed(Exception):

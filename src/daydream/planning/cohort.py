@@ -17,7 +17,6 @@ from daydream import ids
 from daydream.errors import InputError
 from daydream.experiment.combos import Combo, all_combos, read_selected_combos
 from daydream.experiment.definition import Experiment, resolve_description
-from daydream.experiment.tables import read_text
 from daydream.planning.stored import (
     CuratedEssay,
     StoredEssay,
@@ -29,6 +28,7 @@ from daydream.planning.stored import (
 )
 from daydream.stages import MODEL_ROLES, STAGE_MODEL, STAGES
 from daydream.store.layout import StoreLayout
+from daydream.tables import read_text
 
 # the stages a curated or re-scoring cohort takes from the store; the ones after them are expanded
 STORED_STAGES = ("draft", "essay")

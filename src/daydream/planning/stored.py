@@ -13,9 +13,9 @@ from daydream import ids
 from daydream.errors import InputError
 from daydream.experiment.combos import Combo, check_combo_row
 from daydream.experiment.definition import Experiment, check_inside, check_template_text
-from daydream.experiment.tables import read_table, read_text
 from daydream.store.layout import METADATA, PARSED, StoreLayout
 from daydream.store.metadata import value
+from daydream.tables import read_table, read_text
 
 
 @dataclass(frozen=True)

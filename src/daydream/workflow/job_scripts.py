@@ -44,7 +44,7 @@ def cohort_step(step: str, settings: dict, out: Path) -> None:
 def run(main) -> None:
     """Run a job script's main(): first its command line, paths resolved, so that it can be
     copied from the log and run by hand; known failures print one clear line and exit 1."""
-    from daydream.generating.parsers import ParseError
+    from daydream.text.parsers import ParseError
 
     print("# command: " + shlex.join([sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]]), flush=True)
     started = time.monotonic()

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from daydream.errors import InputError
-from daydream.experiment.tables import read_text
+from daydream.tables import read_text
 
 _compiled: dict[tuple[str, int, int], object] = {}
 _compiled_lock = threading.Lock()

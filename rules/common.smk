@@ -88,7 +88,7 @@ wildcard_constraints:
 MEMBERSHIP_READY = []  # not empty once the membership checkpoint's output exists in this run
 
 
-def membership_rows():
+def checkpoint_rows():
     """This cohort's generations. Only input functions may wait on the checkpoint this way.
     checkpoints.membership.get() raises until the checkpoint's output exists in this run and then
     keeps succeeding, so it is asked until it first succeeds (it costs ~60 us a call)."""
@@ -100,19 +100,19 @@ def membership_rows():
 
 def gen_targets(stage):
     def targets(wildcards):
-        membership_rows()
+        checkpoint_rows()
         return [STORE.gen_file(stage, gen_id, PARSED) for gen_id in SPECS.gen_ids(stage)]
 
     return targets
 
 
 def prompt_inputs(wildcards):
-    membership_rows()
+    checkpoint_rows()
     return SPECS.get(wildcards.stage, wildcards.gen_id).prompt_inputs()
 
 
 def generate_inputs(wildcards):
-    membership_rows()
+    checkpoint_rows()
     return SPECS.get(wildcards.stage, wildcards.gen_id).generate_inputs()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from daydream.errors import InputError
 from daydream.store.layout import StoreLayout
-from daydream.text.parsers import SCORE_PARSERS
+from daydream.text.parsers import SCORE_PARSERS, ParseError, format_score, parse_score
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
@@ -71,7 +71,6 @@ def cmd_check(args) -> int:
 
 def cmd_parse_score(args) -> int:
     from daydream.tables import read_text
-    from daydream.text.parsers import ParseError, format_score, parse_score
 
     try:
         score = parse_score(read_text(Path(args.file)), args.parser)

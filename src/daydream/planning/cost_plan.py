@@ -16,7 +16,7 @@ from pathlib import Path
 
 from daydream.planning.specs import GenerationSpec, SpecIndex
 from daydream.stages import PARENT_STAGE, STAGES
-from daydream.store.fileio import read_json_object
+from daydream.store.fileio import read_json_object, write_atomic
 from daydream.store.layout import METADATA, PARSED, PLAN, RAW, StoreLayout, responses_dir
 
 CHARS_PER_TOKEN = 4.0
@@ -232,8 +232,6 @@ def format_plan(plan: CostPlan) -> str:
 def write_plan(plan: CostPlan, data_root) -> str:
     """The plan as a table in <data_root>/cohorts/<cohort>/plan.csv; returns it as printed, with
     where it went."""
-    from daydream.store.fileio import write_atomic
-
     out = StoreLayout(data_root).cohort_file(plan.cohort_id, PLAN)
     write_atomic(out, plan_csv(plan))
     return f"{format_plan(plan)}\n-> {out}"

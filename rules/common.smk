@@ -18,7 +18,7 @@ from daydream.stages import STAGE_PATTERN, STAGES
 from daydream.store import layout
 from daydream.store.layout import PARSED, PROMPT
 from daydream.workflow.policy import RunContext, RunPolicy, RunRefused, after_failure, resource_defaults
-from daydream.workflow.runner import Runner, write_cost_plan
+from daydream.workflow.runner import Runner, force_calls, write_cost_plan
 
 try:
     # the JSON schema (src/daydream/schemas/config.schema.yaml) fills in every default
@@ -33,8 +33,9 @@ DATA = SETUP.data_root
 STORE = SETUP.store
 if workflow.exec_mode == ExecMode.DEFAULT:  # not in a job re-reading the workflow on a cluster node
     # what this invocation would call and cost, dry runs included, before the checkpoint has run
+    # (the store is prepared first: the response index refreshed, raws without a record archived)
     try:
-        COST_PLAN = SETUP.cost_plan()
+        COST_PLAN = SETUP.cost_plan(force_calls())
     except (InputError, ValueError) as error:
         raise WorkflowError(f"bad experiment input: {error}") from None
     print(COST_PLAN.summary(), file=sys.stderr)
@@ -77,7 +78,7 @@ def run_context():
 
 
 POLICY = RunPolicy(run_context)
-RUNNER = Runner(SPECS, SETUP.prices(), POLICY.provider_caps, POLICY.prefetch_calls)
+RUNNER = Runner(SPECS, SETUP.prices(), POLICY.provider_caps, POLICY.prefetch_calls, config["reuse"])
 
 
 wildcard_constraints:

@@ -2,7 +2,9 @@
 
 Each request is recorded, and the number of requests in flight is tracked (`max_in_flight`).
 Behaviour is scripted per request by `faults`, consumed in order, and otherwise the reply is made
-by `reply(prompt) -> text`. Faults:
+by `reply(prompt) -> text`, with a tag naming the sample where the reply has SAMPLE (in what the
+parsers keep), else at the end of its first line: like a real model's, no two requests' answers are the same
+text (`samples=False` for the bare reply). Faults:
 - an HTTP status with a JSON error body: '400', '401', '408', '429' (with Retry-After), '500',
   '502', '503' (with Retry-After);
 - 'echo-auth' (a 401 whose error message repeats the Authorization header it was sent);
@@ -21,22 +23,38 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+SAMPLE = "{sample}"  # in a reply: where the sample's tag goes (see FakeLLM)
+
 
 def stage_shaped_reply(prompt: str) -> str:
     if "SCORE" in prompt or "Final Score" in prompt:
-        return "The essay is clear enough.\nSCORE: 7\n"
+        return f"The essay is clear enough{SAMPLE}.\nSCORE: 7\n"
     if "essay-idea" in prompt:
         return (
             'Step 1: start.\n<essay-idea stage="1">first idea</essay-idea>\n'
-            'Step 2: refine.\n<essay-idea stage="2">second, better idea</essay-idea>\n'
+            f'Step 2: refine.\n<essay-idea stage="2">second, better idea{SAMPLE}</essay-idea>\n'
             "Step 3: done.\n"
         )
-    return "An essay line one.\nAn essay line two.\nAn essay line three.\n"
+    return f"An essay line one{SAMPLE}.\nAn essay line two.\nAn essay line three.\n"
+
+
+def sample_tag(n: int) -> str:
+    """A tag that tells one request's answer from another's, in letters only (no digit a score
+    parser could take): like a real model sampling, no two requests get the same text."""
+    return "".join(chr(ord("a") + int(digit)) for digit in str(n))
 
 
 class FakeLLM:
-    def __init__(self, reply=stage_shaped_reply, retry_after: str = "0", hang_s: float = 3.0, latency_s: float = 0.0):
+    def __init__(
+        self,
+        reply=stage_shaped_reply,
+        retry_after: str = "0",
+        hang_s: float = 3.0,
+        latency_s: float = 0.0,
+        samples: bool = True,
+    ):
         self.reply = reply
+        self.samples = samples  # each request's text unique (a first line naming the sample)
         self.latency_s = latency_s
         self.gate = threading.Event()  # answers wait until it is set (a test holds calls in flight)
         self.gate.set()
@@ -136,6 +154,16 @@ class FakeLLM:
         self.gate.wait(timeout=300)
         prompt = body["messages"][-1]["content"]
         text = self.reply(prompt)
+        tag = ""
+        if self.samples:
+            with self.lock:
+                self.samples_made = getattr(self, "samples_made", 0) + 1
+                tag = f" (sample {sample_tag(self.samples_made)})"
+        if SAMPLE in text:
+            text = text.replace(SAMPLE, tag)
+        elif tag:  # at the end of the first line: the lines stay as many as the reply has
+            first, newline, rest = text.partition("\n")
+            text = f"{first}{tag}{newline}{rest}"
         finish = "stop"
         completion_tokens = len(text.split())
         if fault == "truncate":

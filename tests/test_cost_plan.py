@@ -52,12 +52,19 @@ def test_fresh_cohort_estimates_from_files_and_priors(tmp_path):
 
 
 def test_stored_responses_are_not_pending_and_teach_the_estimate(tmp_path):
+    """A raw.txt stored beside the prompt it answers (the original's failed-parse state) is the
+    response to that request: not pending. One beside another prompt answers another request."""
     make_experiment(tmp_path, models=PRICED)
     workflow = load_plan(tmp_path)
     rows = [r for r in workflow.membership_rows() if r.stage == "draft"]
-    done = tmp_path / "data/gens/draft" / rows[0].gen_id
-    write(done / "raw.txt", "a stored response whose parse failed\n")
-    write(done / "metadata.json", json.dumps({"mode": "llm", "usage": {"completion_tokens": 100}}))
+    specs = workflow.spec_index()
+    specs.use_rows(rows)
+    for row, prompt in ((rows[0], specs.get("draft", rows[0].gen_id).render_prompt()), (rows[1], "an older prompt")):
+        stored = tmp_path / "data/gens/draft" / row.gen_id
+        write(stored / "prompt.txt", prompt)
+        write(stored / "raw.txt", "a stored response whose parse failed\n")
+        write(stored / "metadata.json", json.dumps({"mode": "llm", "usage": {"completion_tokens": 100}}))
     draft = line_of(workflow.cost_plan(), "draft")
     assert (draft.calls, draft.pending) == (3, 2)
     assert draft.output_tokens == 2 * 100 and draft.output_estimate == "mean of 1 stored"
+    assert len(list((tmp_path / "data/gens/draft").glob("*/responses/*.json"))) == 2  # both kept

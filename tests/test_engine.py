@@ -8,6 +8,7 @@ from daydream.calling.engine import Call, CallEngine, perform_call
 from daydream.calling.providers import endpoint
 from daydream.config import validate_config
 from daydream.store.archive import Request, find_archived, request_key
+from daydream.store.layout import StoreLayout
 
 from llm_server import FakeLLM
 
@@ -24,16 +25,18 @@ def loop_endpoint(server, **settings):
     return endpoint(config, "loop")
 
 
-def make_call(tmp_path, server, n, **settings):
+def make_call(tmp_path, server, n, *, slot=1, gen=None, **settings):
     request = Request("loop", "vendor/m", 100, 0.0)
     prompt = f"prompt {n}: SCORE please"
     return Call(
         "evaluation",
-        tmp_path / f"g{n}",
+        gen or f"g{n}",
+        StoreLayout(tmp_path),
         request_key(request, prompt),
         request,
         prompt,
         loop_endpoint(server, **settings),
+        slot,
     )
 
 
@@ -47,7 +50,7 @@ def test_cap_binds_exactly_at_the_server(tmp_path):
         engine.shutdown()
     assert len(server.requests) == 12
     assert server.max_in_flight == 3  # never more than the cap, and the cap was reached
-    assert all(reused is False and record["text"] for record, reused in results)
+    assert all(found.origin == "called" and found.record["text"] for found in results)
 
 
 def test_one_call_per_request_key_and_archived_first(tmp_path):
@@ -56,12 +59,12 @@ def test_one_call_per_request_key_and_archived_first(tmp_path):
         call = make_call(tmp_path, server, 1)
         first = engine.submit(call)
         assert engine.submit(call) is first  # the prompt job's call and the generate job's wait
-        record, reused = engine.result(call)
-        assert find_archived(call.gen_dir, call.key)["text"] == record["text"]
-        again, reused_again = engine.result(call)  # a later job: the archive answers
+        found = engine.result(call)
+        assert find_archived(call.gen_dir, call.key)["text"] == found.record["text"]
+        again = engine.result(call)  # a later job: the archive answers
         engine.shutdown()
-    assert len(server.requests) == 1 and reused is False and reused_again is True
-    assert again["text"] == record["text"]
+    assert len(server.requests) == 1 and found.origin == "called" and again.origin == "archive"
+    assert again.record["text"] == found.record["text"]
 
 
 def test_concurrent_callers_of_one_key_pay_once(tmp_path):
@@ -76,7 +79,7 @@ def test_concurrent_callers_of_one_key_pay_once(tmp_path):
         for thread in threads:
             thread.join()
     assert len(server.requests) == 1
-    assert sorted(reused for _, reused in results) == [False, True]
+    assert sorted(found.origin for found in results) == ["archive", "called"]
 
 
 def test_shutdown_cancels_queued_calls_and_keeps_the_ones_in_flight(tmp_path):

@@ -162,22 +162,66 @@ def test_atomic_write_follows_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o664
 
 
-def test_a_raw_in_no_archive_becomes_the_response_to_its_prompt(tmp_path):
-    """A raw.txt written by the original pipeline (no responses/, its metadata keys): archived as
-    the answer to the generation's request, so generating makes no call; one already archived is
-    left alone."""
-    gen = draft_generation(tmp_path)
-    write(gen.gen_dir / "raw.txt", "Step 1\n<essay>An essay the original pipeline paid for.</essay>\nline 3\n")
+OLD_RAW = "Step 1\n<essay>An essay the original pipeline paid for.</essay>\nline 3\n"
+
+
+def original_state(gen, prompt: str | None):
+    """The original pipeline's failed-parse state: prompt.txt (when given), raw.txt and its
+    metadata keys, no parsed.txt, no responses/."""
+    if prompt is not None:
+        write(gen.gen_dir / "prompt.txt", prompt)
+    write(gen.gen_dir / "raw.txt", OLD_RAW)
     write(gen.gen_dir / "metadata.json", json.dumps({"model_id": "gen-off", "template_id": "ideas"}))
+
+
+def archived(gen) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted((gen.gen_dir / "responses").glob("*.json"))]
+
+
+def test_a_raw_in_no_archive_answers_the_prompt_stored_beside_it(tmp_path):
+    """Archived as the answer to the prompt.txt found beside it (before any re-render): when the
+    current prompt is that text, generating makes no call; nothing is imported twice."""
+    gen = draft_generation(tmp_path)
+    original_state(gen, gen.render_prompt())
     prompt, imported = write_prompt(gen)
     record = json.loads(imported.read_text())
     assert record["request_key"] == request_key(gen.request, prompt) and record["provider"] == "imported"
-
+    assert record["prompt"] == prompt and record["slot"] == 1
     log = generate(gen, perform_call, None, fixed_now)  # the offline provider would answer differently
     assert "reused the archived response" in log
     assert open(gen.parsed_path).read().strip() == "An essay the original pipeline paid for."
     assert write_prompt(gen)[1] is None  # archived now: nothing to import again
-    assert len(list((gen.gen_dir / "responses").glob("*.json"))) == 1  # and no call was archived
+    assert len(archived(gen)) == 1  # and no call was archived
+
+
+@pytest.mark.parametrize("stored_prompt", ["a different, older prompt", None])
+def test_a_raw_beside_another_prompt_is_kept_and_never_taken_for_the_new_one(tmp_path, stored_prompt):
+    """Beside another prompt (or none): archived as the answer to that prompt (or unattributed),
+    kept, and the new prompt is a new request: a call, whose response does not replace it."""
+    gen = draft_generation(tmp_path)
+    original_state(gen, stored_prompt)
+    prompt, imported = write_prompt(gen)
+    record = json.loads(imported.read_text())
+    assert record["text"] == OLD_RAW and record["prompt"] == stored_prompt
+    if stored_prompt is None:
+        assert record["request_key"] == "unattributed"
+    else:
+        assert record["request_key"] == request_key(gen.request, stored_prompt) != request_key(gen.request, prompt)
+    assert generate(gen, perform_call, None, fixed_now).startswith("called offline")
+    texts = [r["text"] for r in archived(gen)]
+    assert OLD_RAW in texts and open(gen.raw_path).read() in texts and len(texts) == 2
+
+
+def test_a_raw_in_no_record_is_archived_before_it_is_replaced(tmp_path):
+    """Whatever wrote it, a raw.txt that no record holds is archived (unattributed) before a new
+    response replaces it: nothing paid is ever overwritten."""
+    gen = draft_generation(tmp_path)
+    write_prompt(gen)
+    assert generate(gen, perform_call, None, fixed_now).startswith("called offline")
+    (gen.gen_dir / "raw.txt").write_text("written by another tool\n")
+    generate(gen, perform_call, None, fixed_now, force=True)
+    kept = [r for r in archived(gen) if r["text"] == "written by another tool\n"]
+    assert len(kept) == 1 and kept[0]["request_key"] == "unattributed"
 
 
 def test_rendering_runs_no_code_from_a_template(tmp_path):

@@ -64,7 +64,9 @@ def test_provider_caps_are_the_resources_of_the_run():
 
 
 def test_budget_is_checked_in_the_main_process_only():
-    plan = CostPlan("c", {"draft": 1, "essay": 0, "evaluation": 0}, [PlanLine("draft", "m", "p", 1, 1, 0, 0, 2.0)])
+    plan = CostPlan(
+        "c", {"draft": 1, "essay": 0, "evaluation": 0}, [PlanLine("draft", "m", "p", calls=1, pending=1, cost=2.0)]
+    )
     with pytest.raises(RunRefused, match="over max_cost_usd"):
         policy().check_budget(plan, 1.0)
     policy().check_budget(plan, 3.0)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -476,26 +477,63 @@ def test_pinned_cohort_grows_without_new_calls_for_existing_generations(tmp_path
     assert len([r for r in membership_at_cohort(tmp_path / "data", "grow") if r["stage"] == "draft"]) == 6
 
 
-def test_a_raw_from_an_older_store_is_never_paid_for_again(tmp_path):
-    """A raw.txt in no archived response (the original pipeline's store, another tool): when its
-    prompt is rendered again (here: an edited template re-renders every draft prompt), it is
-    archived as the answer to that prompt and used; the other drafts are called again."""
+def old_paid_raw(gen_id: str) -> str:
+    return f'Step 1\n<essay-idea stage="1">\nan old paid idea of {gen_id}\n</essay-idea>\nline 5\n'
+
+
+def as_failed_parse_store(data) -> dict:
+    """Every draft in the original pipeline's failed-parse state: prompt.txt, raw.txt (a paid
+    response, in no responses/ archive) and its metadata keys, no parsed.txt. Returns the raw
+    texts by folder."""
+    raws = {}
+    for folder in sorted(data.glob("gens/draft/*")):
+        shutil.rmtree(folder / "responses")
+        (folder / "parsed.txt").unlink()
+        raws[folder] = old_paid_raw(folder.name)
+        (folder / "raw.txt").write_text(raws[folder])
+        (folder / "metadata.json").write_text(json.dumps({"model_id": "writer", "template_id": "ideas"}))
+    shutil.rmtree(data / ".daydream")  # and no index of ours
+    return raws
+
+
+@pytest.mark.parametrize("change", ["none", "template touched", "store copied", "template edited"])
+def test_a_raw_in_no_archive_answers_its_own_prompt_whatever_the_file_times(tmp_path, change):
+    """The original's failed-parse state. Its raw.txt is archived as the answer to the prompt.txt
+    beside it, as found, before any job: with the prompt up to date, re-rendered to the same text
+    (a touched template, a store copied with new file times), targeting the drafts pays nothing
+    and keeps every old text; re-rendered to another prompt (an edited template), it is a new
+    request: one call per draft, and the old response is kept as the answer to the old prompt."""
     with FakeLLM() as server:
         env = http_setup(tmp_path, server)
         run_snakemake(tmp_path, "all_drafts", env=env)
-        draft = next(r for r in membership(tmp_path) if r["stage"] == "draft")
-        folder = gen_dir(tmp_path, draft)
-        shutil.rmtree(folder / "responses")  # as if written by another tool
-        old = 'Step 1\n<essay-idea stage="1">\nan old paid idea\n</essay-idea>\nline 5\n'
-        (folder / "raw.txt").write_text(old)
-        (folder / "metadata.json").write_text(json.dumps({"model_id": "writer", "template_id": "ideas"}))
+        data = tmp_path / "data"
+        raws = as_failed_parse_store(data)
+        prompts = {folder: (folder / "prompt.txt").read_text() for folder in raws}
         template = tmp_path / "templates/draft/ideas.txt"
-        template.write_text(template.read_text() + "Be concise.\n")
-        run_snakemake(tmp_path, "all_drafts", env=env)
-        assert len(server.requests) == 3 + 2  # the other two drafts' new prompts only
-    (kept,) = (folder / "responses").glob("*.json")
-    assert json.loads(kept.read_text())["text"] == old and (folder / "raw.txt").read_text() == old
-    assert json.loads((folder / "metadata.json").read_text())["reused_response"] is True
+        if change == "template touched":
+            os.utime(template)  # newer than every prompt: each is rendered again, to the same text
+        elif change == "template edited":
+            template.write_text(template.read_text() + "Be concise.\n")
+        elif change == "store copied":
+            moved = tmp_path / "copied"
+            shutil.copytree(data, moved, copy_function=shutil.copy)  # new file times, in copy order
+            shutil.rmtree(data)
+            moved.rename(data)
+        targets = [str(folder / "parsed.txt") for folder in sorted(raws)]
+        run_snakemake(tmp_path, *targets, env=env)
+        expected_calls = 3 if change == "template edited" else 0
+        assert len(server.requests) == 3 + expected_calls
+    for folder, old in raws.items():
+        records = [json.loads(p.read_text()) for p in sorted((folder / "responses").glob("*.json"))]
+        (kept,) = [r for r in records if r["text"] == old]  # archived once, never lost
+        assert kept["prompt"] == prompts[folder]  # the prompt it answered, as found
+        meta = json.loads((folder / "metadata.json").read_text())
+        if change == "template edited":
+            assert (folder / "prompt.txt").read_text() != prompts[folder] and kept["request_key"] != meta["request_key"]
+            assert meta["response_origin"] == "called" and (folder / "raw.txt").read_text() != old
+        else:
+            assert (folder / "raw.txt").read_text() == old and meta["response_origin"] == "archive"
+            assert kept["request_key"] == meta["request_key"] and "old paid idea" in (folder / "parsed.txt").read_text()
 
 
 def test_transient_faults_are_retried_inside_a_run(tmp_path):
@@ -794,8 +832,17 @@ def test_a_store_written_by_the_original_pipeline_is_read_and_never_paid_again(t
             )
             assert done.returncode == 0, done.stderr
         run_snakemake(tmp_path, "cohort", env=env)  # curated (regenerate) plans from the original's keys
+        before = tmp_path / "before-rescoring"
+        shutil.copytree(tmp_path / "data", before)
+        # re-scoring the two essays by the same evaluators: the store holds those very requests
+        # (its raws, archived as the answers to the prompts beside them), so nothing is paid...
         run_snakemake(tmp_path, "all_evaluations", "--config", "curated_mode=evaluate", env=env)
-        assert len(server.requests) == 18 + 2 * 2  # re-scoring: the two essays' evaluations only
+        assert len(server.requests) == 18
+        # ...unless fresh samples are asked for: the two essays' evaluations only
+        shutil.rmtree(tmp_path / "data")
+        before.rename(tmp_path / "data")
+        run_snakemake(tmp_path, "all_evaluations", "--config", "curated_mode=evaluate", "reuse=cohort", env=env)
+        assert len(server.requests) == 18 + 2 * 2
 
 
 def test_each_cohort_has_its_own_tables_and_results_all_has_every_cohort(tiny):

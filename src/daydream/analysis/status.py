@@ -23,6 +23,7 @@ class CohortStatus:
     failures: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {s: [] for s in STAGES})
     cost: float = 0.0
     unpriced_calls: int = 0
+    reused_calls: int = 0  # responses taken from other generations (paid there)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -71,6 +72,7 @@ def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
         status.prompt_tokens += spent["prompt_tokens"]
         status.completion_tokens += spent["completion_tokens"]
         status.unpriced_calls += spent["unpriced_calls"]
+        status.reused_calls += spent["reused_calls"]
         if spent["provider"] != "offline":  # offline calls cost nothing, whatever price a table gives
             status.cost += spent["cost_usd"]
     return status
@@ -90,6 +92,8 @@ def format_status(status: CohortStatus, ids_per_reason: int | None = None) -> st
     spend = f"spend recorded: ${status.cost:.4f}"
     if status.unpriced_calls:
         spend += f" (and {status.unpriced_calls} calls to models without prices in llm_models.csv)"
+    if status.reused_calls:
+        spend += f"; {status.reused_calls} responses reused from other cohorts' generations (paid there)"
     lines.append(f"{spend}; tokens: {status.prompt_tokens:,} in, {status.completion_tokens:,} out")
     return "\n".join(lines)
 
@@ -117,12 +121,23 @@ SPEND_COLUMNS = [
     "completion_tokens",
     "cost_usd",
     "unpriced_calls",
+    "reused_calls",
+    "reused_cost_usd",
 ]
 
 
+def paid_elsewhere(metadata: dict, gen_id: str) -> bool:
+    """The generation's response was paid for by another generation (reused by request): its cost
+    is counted there, once."""
+    source = metadata.get("response_source")
+    return isinstance(source, dict) and source.get("gen_id") not in (None, "", gen_id)
+
+
 def spend_rows(metadata_paths) -> list[dict]:
-    """Recorded spend per stage and model (cost and tokens from each generation's metadata.json);
-    cost_usd sums the priced calls, unpriced_calls counts remote calls without a price."""
+    """Recorded spend per stage and model (cost and tokens from each generation's metadata.json):
+    calls, tokens and cost_usd count the responses paid for by these generations, once each;
+    unpriced_calls the remote ones without a price; reused_calls and reused_cost_usd the responses
+    they took from other generations (paid there, not again)."""
     totals: dict[tuple[str, str], dict] = {}
     for path in metadata_paths:
         metadata = read_json_object(path)
@@ -132,8 +147,14 @@ def spend_rows(metadata_paths) -> list[dict]:
         model_id = model_of(metadata) or metadata.get("model") or ""
         provider = metadata.get("provider") or ""
         row = totals.setdefault(
-            (stage, model_id), dict(zip(SPEND_COLUMNS, [stage, model_id, provider, 0, 0, 0, 0.0, 0], strict=True))
+            (stage, model_id),
+            dict(zip(SPEND_COLUMNS, [stage, model_id, provider, 0, 0, 0, 0.0, 0, 0, 0.0], strict=True)),
         )
+        if paid_elsewhere(metadata, metadata.get("gen_id") or Path(path).parent.name):
+            row["reused_calls"] += 1
+            if isinstance(metadata.get("cost"), int | float):
+                row["reused_cost_usd"] += metadata["cost"]
+            continue
         usage = metadata.get("usage") or {}
         row["calls"] += 1
         row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
@@ -156,13 +177,21 @@ def cohort_metadata_paths(data_root: str | Path, rows):
 
 
 def format_spend(rows: list[dict], title: str) -> str:
-    lines = [title, f"{'stage':<11}{'model':<24}{'calls':>7}{'in tokens':>12}{'out tokens':>12}{'cost $':>11}"]
+    lines = [
+        title,
+        f"{'stage':<11}{'model':<24}{'calls':>7}{'in tokens':>12}{'out tokens':>12}{'cost $':>11}{'reused':>8}",
+    ]
     for row in rows:
         lines.append(
             f"{row['stage']:<11}{row['model_id'][:23]:<24}{row['calls']:>7}{row['prompt_tokens']:>12,}"
-            f"{row['completion_tokens']:>12,}{row['cost_usd']:>11.4f}"
+            f"{row['completion_tokens']:>12,}{row['cost_usd']:>11.4f}{row['reused_calls']:>8}"
             + (f"  (+{row['unpriced_calls']} without price)" if row["unpriced_calls"] else "")
         )
     total = sum(row["cost_usd"] for row in rows)
-    lines.append(f"{'total':<35}{sum(r['calls'] for r in rows):>7}{'':>24}{total:>11.4f}")
+    reused = sum(row["reused_calls"] for row in rows)
+    saved = sum(row["reused_cost_usd"] for row in rows)
+    lines.append(
+        f"{'total':<35}{sum(r['calls'] for r in rows):>7}{'':>24}{total:>11.4f}{reused:>8}"
+        + (f"  (reused responses were paid ${saved:.4f} where they were first made)" if saved else "")
+    )
     return "\n".join(lines)

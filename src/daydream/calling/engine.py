@@ -8,50 +8,75 @@ response: calls in flight are then bounded only by the provider's cap."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
 from daydream.calling.llm import LLMError, complete
 from daydream.calling.providers import Endpoint
-from daydream.store.archive import Request, archive_response, find_archived, lock_path, now_iso
+from daydream.store.archive import Request, now_iso
+from daydream.store.layout import StoreLayout
+from daydream.store.responses import Found, archive, own_response, request_lock, shared_response
 
 
 @dataclass(frozen=True)
 class Call:
     stage: str
-    gen_dir: Path
+    gen_id: str
+    store: StoreLayout  # the data root: the archive, the index, the request locks
     key: str  # archive.request_key(request, prompt)
     request: Request
     prompt: str
     endpoint: Endpoint
-    force: bool = False  # call even when a response for this key is archived
+    slot: int = 1  # the replicate: which response to this request the generation is
+    force: bool = False  # DD_FORCE_CALL: call even when a response is archived
+    reuse: str = "store"  # "store": any generation's response to the same request and slot; "cohort": own only
+    redo_after: str | None = None  # daydream redo: only a response archived after this stamp will do
+
+    @property
+    def gen_dir(self) -> Path:
+        return self.store.gen_dir(self.stage, self.gen_id)
 
 
-def perform_call(call: Call, session=None, sleep=time.sleep) -> tuple[dict, bool]:
-    """The archived response for the call's request key, or a new call whose response is
-    archived before it is returned. Returns (record, reused).
+def find_response(call: Call) -> Found | None:
+    """A response already archived for the call, short of calling: the generation's own, else
+    (reuse: store) another generation's to the same request and slot."""
+    if call.force:
+        return None
+    found = own_response(call.store, call.stage, call.gen_id, call.key, call.redo_after)
+    if found is None and call.reuse == "store" and call.redo_after is None:
+        found = shared_response(call.store, call.stage, call.gen_id, call.key, call.slot)
+    return found
 
-    The request key's file lock makes concurrent callers (threads, or runs from other checkouts
-    on the same data root) wait for the one call in progress instead of paying for a second."""
-    if not call.force:
-        record = find_archived(call.gen_dir, call.key)
-        if record is not None:
-            return record, True
-    lock = lock_path(call.gen_dir, call.key)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(lock):
-        if not call.force:
-            record = find_archived(call.gen_dir, call.key)
-            if record is not None:
-                return record, True
+
+def perform_call(call: Call, session=None, sleep=time.sleep) -> Found:
+    """The archived response for the call, or a new call whose response is archived (and indexed)
+    before it is returned.
+
+    The lock of the request key and slot makes concurrent callers (threads, another cohort's run
+    on the same data root, jobs on other nodes) wait for the one call in progress and then reuse
+    its response instead of paying for a second."""
+    found = find_response(call)
+    if found is not None:
+        return found
+    with request_lock(call.store, call.key, call.slot):
+        found = find_response(call)
+        if found is not None:
+            return found
         completion = complete(call.endpoint, call.request, call.prompt, call.stage, session=session, sleep=sleep)
         record = {
             "request_key": call.key,
+            "request": {
+                "provider": call.request.provider,
+                "model": call.request.model,
+                "max_tokens": call.request.max_tokens,
+                "temperature": call.request.temperature,
+                "prompt_sha256": hashlib.sha256(call.prompt.encode("utf-8")).hexdigest(),
+            },
+            "slot": call.slot,
             "text": completion.text,
             "finish_reason": completion.finish_reason,
             "usage": completion.usage,
@@ -63,8 +88,8 @@ def perform_call(call: Call, session=None, sleep=time.sleep) -> tuple[dict, bool
             "response_id": completion.response_id,
             "created_at": now_iso(),
         }
-        archive_response(call.gen_dir, call.key, record)
-    return record, False
+        file = archive(call.store, call.stage, call.gen_id, call.key, call.slot, record)
+    return Found(record, "called", file)
 
 
 class CallEngine:
@@ -100,29 +125,29 @@ class CallEngine:
         if self._closing.wait(seconds):
             raise LLMError("the run is stopping: no further attempts")
 
-    def _run(self, call: Call) -> tuple[dict, bool]:
+    def _run(self, call: Call) -> Found:
         return perform_call(call, self._session(), self._sleep)
 
     def submit(self, call: Call) -> Future:
         """Start the call in the background (or return the one already started for its key)."""
         with self._lock:
-            future = self._futures.get((str(call.gen_dir), call.key))
+            future = self._futures.get((call.stage, call.gen_id, call.key))
             if future is None:
                 if self._closing.is_set():
                     raise LLMError("the run is stopping: no new calls")
                 future = self._pool(call.endpoint.name).submit(self._run, call)
-                self._futures[(str(call.gen_dir), call.key)] = future
+                self._futures[(call.stage, call.gen_id, call.key)] = future
         return future
 
-    def result(self, call: Call) -> tuple[dict, bool]:
+    def result(self, call: Call) -> Found:
         """Wait for the call's response (starting the call if no prompt job started it)."""
         future = self.submit(call)
         try:
             return future.result()
         finally:
             with self._lock:
-                if self._futures.get((str(call.gen_dir), call.key)) is future:
-                    del self._futures[(str(call.gen_dir), call.key)]
+                if self._futures.get((call.stage, call.gen_id, call.key)) is future:
+                    del self._futures[(call.stage, call.gen_id, call.key)]
 
     def shutdown(self) -> None:
         """Cancel calls not started yet; let the ones in flight finish and archive their response

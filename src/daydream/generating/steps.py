@@ -13,37 +13,43 @@ from pathlib import Path
 from daydream.calling.engine import Call
 from daydream.ids import MEMBERSHIP_COLUMNS
 from daydream.planning.specs import GenerationSpec
-from daydream.stages import STAGE_MODEL
-from daydream.store.archive import import_unarchived_raw, request_key
+from daydream.stages import PARENT_STAGE
+from daydream.store.archive import import_unarchived_raw, keep_raw_before_overwrite, request_key
 from daydream.store.fileio import write_atomic, write_json_atomic
+from daydream.store.responses import Found
 from daydream.tables import read_text
-from daydream.text.parsers import DRAFT_PARSERS, format_score, parse_score
-from daydream.text.render import render_template
+from daydream.text.parsers import parsed_text
 
 
 class ValidationFailed(Exception):
     pass
 
 
-def render_prompt(gen: GenerationSpec) -> str:
-    """The prompt: the stage's template filled from its parents' parsed texts (and concepts)."""
-    texts = {stage: read_text(Path(path)) for stage, path in gen.parent_files.items()}
-    concepts = [{"name": c.name, "content": read_text(Path(c.path)).strip()} for c in gen.concepts]
-    return render_template(gen.template, STAGE_MODEL[gen.stage].context(texts, concepts))
-
-
 def write_prompt(gen: GenerationSpec) -> tuple[str, Path | None]:
     """Render and write prompt.txt. A raw.txt in no archived response (an older store's) is first
-    archived as the response to this prompt's request, so it is not paid for again.
-    Returns (prompt, the archive file written for such a raw.txt)."""
-    prompt = render_prompt(gen)
-    imported = import_unarchived_raw(gen.gen_dir, request_key(gen.request, prompt), gen.request)
+    archived as the answer to the prompt.txt beside it as found (the run archived such raws
+    before any job; here, Snakemake has removed that prompt already, so one left is kept as
+    unattributed). Returns (prompt, the archive file written for such a raw.txt)."""
+    imported = import_unarchived_raw(gen.gen_dir, gen.request, gen.row.replicate)
+    prompt = gen.render_prompt()
     write_atomic(gen.prompt_path, prompt)
     return prompt, imported
 
 
-def make_call(gen: GenerationSpec, prompt: str, force: bool = False) -> Call:
-    return Call(gen.stage, gen.gen_dir, request_key(gen.request, prompt), gen.request, prompt, gen.endpoint, force)
+def make_call(gen: GenerationSpec, prompt: str, force: bool = False, reuse: str = "store") -> Call:
+    return Call(
+        gen.stage,
+        gen.gen_id,
+        gen.store,
+        request_key(gen.request, prompt),
+        gen.request,
+        prompt,
+        gen.endpoint,
+        gen.row.replicate,
+        force,
+        reuse,
+        gen.redo_after(),
+    )
 
 
 def cost_of(usage: dict, prices: dict | None) -> float | None:
@@ -58,27 +64,33 @@ def lineage(gen: GenerationSpec) -> dict:
     return {name: getattr(gen.row, name) for name in MEMBERSHIP_COLUMNS}
 
 
-def llm_metadata(gen: GenerationSpec, record: dict, key: str, reused: bool, prices: dict | None) -> dict:
-    usage = record["usage"]
+def llm_metadata(gen: GenerationSpec, found: Found, key: str, prices: dict | None) -> dict:
+    record = found.record
+    usage = record.get("usage") or {}
     request = gen.request
-    truncated = record["finish_reason"] == "length" or usage.get("completion_tokens", 0) >= request.max_tokens
+    truncated = record.get("finish_reason") == "length" or usage.get("completion_tokens", 0) >= request.max_tokens
     metadata = {
         **lineage(gen),
         "mode": "llm",
         "parser_name": gen.parser_name,
-        "provider": record["provider"],
-        "model": record["model"],
+        "provider": record.get("provider"),
+        "model": record.get("model"),
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
-        "finish_reason": record["finish_reason"],
+        "finish_reason": record.get("finish_reason"),
         "truncated": truncated,
         "usage": usage,
-        "cost": cost_of(usage, prices),
-        "duration_s": record["duration_s"],
+        "cost": cost_of(usage, prices) if usage else None,
+        "duration_s": record.get("duration_s"),
         "attempts": record.get("attempts", 1),
         "request_key": key,
-        "reused_response": reused,
-        "created_at": record["created_at"],
+        "reused_response": found.origin != "called",
+        # where the response came from: called now, this generation's archive, or another
+        # generation's (then its cost was paid there, and is not counted again)
+        "response_origin": found.origin,
+        "response_source": found.source,
+        "response_file": found.file,
+        "created_at": record.get("created_at"),
     }
     if gen.concepts:
         metadata["concept_levels"] = {c.concept_id: c.level for c in gen.concepts}
@@ -114,40 +126,44 @@ def validate_response(text: str, metadata: dict, min_lines: int, fail_on_truncat
         raise ValidationFailed(f"response has {lines} non-empty lines, fewer than min_lines={min_lines}")
 
 
-def parse_text(stage: str, parser: str, text: str) -> str:
-    """parsed.txt from a response: a score, the text a draft parser picks, or the text itself."""
-    kind = STAGE_MODEL[stage].parser_kind
-    if kind == "score":
-        return format_score(parse_score(text, parser)) + "\n"
-    if kind == "text":
-        return DRAFT_PARSERS[parser](text)
-    return text
-
-
 def generate(
     gen: GenerationSpec,
-    respond: Callable[[Call], tuple[dict, bool]],
+    respond: Callable[[Call], Found],
     prices: dict | None,
     now: Callable[[], str],
     force: bool = False,
+    reuse: str = "store",
 ) -> str:
-    """Build parsed.txt: copy the parent draft, or get the response (`respond` makes the call or
-    returns the archived one), record it, validate and parse it. Returns a line for the log."""
+    """Build parsed.txt: copy the parent's parsed text, or get the response (`respond` makes the
+    call or returns an archived one), record it, validate and parse it. Returns a line for the log."""
     if gen.mode == "copy":
         text = read_text(Path(gen.parent))
         write_json_atomic(gen.metadata_path, copy_metadata(gen, now()))
         write_atomic(gen.parsed_path, text)
-        return f"copied the parsed draft {gen.row.parent_gen_id}"
-    call = make_call(gen, read_text(Path(gen.prompt_path)), force)
-    record, reused = respond(call)
-    metadata = llm_metadata(gen, record, call.key, reused, prices)
-    write_atomic(gen.raw_path, record["text"])
+        return f"copied the parsed {PARENT_STAGE[gen.stage]} {gen.row.parent_gen_id}"
+    call = make_call(gen, read_text(Path(gen.prompt_path)), force, reuse)
+    found = respond(call)
+    text = found.record["text"]
+    metadata = llm_metadata(gen, found, call.key, prices)
+    keep_raw_before_overwrite(gen.gen_dir, text)
+    if not _same_text(gen.raw_path, text):
+        write_atomic(gen.raw_path, text)
     write_json_atomic(gen.metadata_path, metadata)
-    validate_response(record["text"], metadata, gen.min_lines, gen.fail_on_truncation)
-    write_atomic(gen.parsed_path, parse_text(gen.stage, gen.parser, record["text"]))
-    how = (
-        "reused the archived response"
-        if reused
-        else f"called {record['provider']} ({record.get('attempts', 1)} attempt(s), {record['duration_s']} s)"
-    )
+    validate_response(text, metadata, gen.min_lines, gen.fail_on_truncation)
+    write_atomic(gen.parsed_path, parsed_text(gen.stage, gen.parser, text))
+    record = found.record
+    if found.origin == "called":
+        how = f"called {record['provider']} ({record.get('attempts', 1)} attempt(s), {record['duration_s']} s)"
+    elif found.origin == "archive":
+        how = "reused the archived response"
+    else:
+        source = found.source
+        how = f"reused the response of {source['stage']} {source['gen_id']} (the same request, replicate {call.slot})"
     return f"{how}; parsed with {gen.parser}"
+
+
+def _same_text(path: str, text: str) -> bool:
+    try:
+        return Path(path).read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -16,8 +16,12 @@ from pathlib import Path
 
 from daydream.planning.specs import GenerationSpec, SpecIndex
 from daydream.stages import PARENT_STAGE, STAGES
+from daydream.store.archive import request_key
 from daydream.store.fileio import read_json_object, write_atomic
-from daydream.store.layout import METADATA, PARSED, PLAN, RAW, StoreLayout, responses_dir
+from daydream.store.index import index_of, read_record
+from daydream.store.layout import METADATA, PARSED, PLAN, StoreLayout
+from daydream.store.responses import own_response
+from daydream.text.parsers import parsed_text
 
 CHARS_PER_TOKEN = 4.0
 PLAN_COLUMNS = [
@@ -26,6 +30,7 @@ PLAN_COLUMNS = [
     "provider",
     "calls",
     "pending_calls",
+    "reused_calls",
     "est_input_tokens",
     "est_output_tokens",
     "est_cost_usd",
@@ -39,7 +44,8 @@ class PlanLine:
     model_id: str
     provider: str
     calls: int = 0  # generations of this stage and model that need an LLM call
-    pending: int = 0  # of them, those with no stored response
+    pending: int = 0  # of them, those that will call (no stored response to their request)
+    reused: int = 0  # of them, those that will reuse another generation's response (reuse: store)
     input_tokens: float = 0.0  # estimated, pending calls only
     output_tokens: float = 0.0
     cost: float | None = 0.0  # None: the model has no price
@@ -57,6 +63,10 @@ class CostPlan:
         return sum(line.pending for line in self.lines)
 
     @property
+    def reused(self) -> int:
+        return sum(line.reused for line in self.lines)
+
+    @property
     def cost(self) -> float:
         return sum(line.cost or 0.0 for line in self.lines)
 
@@ -64,10 +74,11 @@ class CostPlan:
         return [line for line in self.lines if line.cost is None and line.pending]
 
     def summary(self) -> str:
-        n = self.generations
+        counts = ", ".join(f"{self.generations[stage]} {stage}s" for stage in STAGES)
+        reused = f" ({self.reused} more reuse other cohorts' responses)" if self.reused else ""
         text = (
-            f"plan: cohort {self.cohort_id}: {n['draft']} drafts, {n['essay']} essays, {n['evaluation']} evaluations; "
-            f"{self.pending} LLM calls pending, estimated ${self.cost:.4f}"
+            f"plan: cohort {self.cohort_id}: {counts}; {self.pending} LLM calls pending{reused}, "
+            f"estimated ${self.cost:.4f}"
         )
         unpriced = self.unpriced()
         if unpriced:
@@ -76,16 +87,6 @@ class CostPlan:
                 f" plus {calls} calls to models without prices ({', '.join(sorted({u.model_id for u in unpriced}))})"
             )
         return text + " (details: daydream plan)"
-
-
-def response_stored(gen_dir: Path) -> bool:
-    """A response for this generation is in the store (parsed, raw or archived)."""
-    if (gen_dir / PARSED).is_file() or (gen_dir / RAW).is_file():
-        return True
-    try:
-        return any(name.endswith(".json") for name in os.listdir(responses_dir(gen_dir)))
-    except OSError:
-        return False
 
 
 def _file_chars(path, cache: dict) -> int:
@@ -105,25 +106,111 @@ def _completion_tokens(gen_dir: Path) -> int | None:
         return None
 
 
-def cost_plan(index: SpecIndex, rows, cohort_id: str, config: dict, prices: dict[str, dict]) -> CostPlan:
+@dataclass
+class Outlook:
+    """What a generation will cost this run: "done" (parsed already), "copy" (no call), "stored"
+    (its own archived response to its request), "reused" (another generation's, reuse: store),
+    "call" (a call is made). text: the parsed text it will have, where that is known now
+    (children's prompts are rendered from it); None: unknown until the call is made."""
+
+    outcome: str
+    text: str | None = None
+    completion_tokens: int | None = None
+
+
+def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) -> dict[tuple[str, str], Outlook]:
+    """Each generation's outcome, parents before children. A generation that is not parsed yet is
+    rendered from its parents' texts (stored, or predicted from the responses that will be
+    reused) to find its request: whether its own archive or (reuse: store) the store's index holds
+    a response to that request and replicate."""
+    store = index.store
+    shared = index_of(store) if config["reuse"] == "store" else None
+    found: dict[tuple[str, str], Outlook] = {}
+    file_texts: dict[str, str | None] = {}
+
+    def parsed_file(stage: str, gen_id: str) -> str | None:
+        path = store.gen_file(stage, gen_id, PARSED)
+        if path not in file_texts:
+            try:
+                file_texts[path] = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                file_texts[path] = None
+        return file_texts[path]
+
+    def text_of(stage: str, gen_id: str) -> str | None:
+        known = found.get((stage, gen_id))
+        if known is not None and known.outcome != "done":
+            return known.text
+        return parsed_file(stage, gen_id)  # done, or a stored parent (a re-scoring cohort's essays)
+
+    def predicted(gen, record: dict | None) -> Outlook | None:
+        if record is None or not isinstance(record.get("text"), str):
+            return None
+        try:
+            text = parsed_text(gen.stage, gen.parser, record["text"])
+        except Exception:  # a response that will not parse: its children cannot be foreseen
+            text = None
+        usage = record.get("usage") if isinstance(record.get("usage"), dict) else {}
+        tokens = usage.get("completion_tokens")
+        return Outlook("", text, tokens if isinstance(tokens, int) else None)
+
+    for key, gen in gens.items():
+        if os.path.isfile(gen.parsed_path):
+            found[key] = Outlook("done")
+            continue
+        if gen.mode == "copy":
+            found[key] = Outlook(
+                "copy", text_of(gen.stage if False else PARENT_STAGE[gen.stage], gen.row.parent_gen_id)
+            )
+            continue
+        texts = {stage: text_of(stage, gen_id) for stage, gen_id in gen.parents.items()}
+        if force or any(text is None for text in texts.values()):
+            found[key] = Outlook("call")
+            continue
+        request = request_key(gen.request, gen.render_prompt(texts))
+        redo = gen.redo_after()
+        own = own_response(store, gen.stage, gen.gen_id, request, redo)
+        if own is not None:
+            outlook = predicted(gen, own.record)
+            found[key] = Outlook("stored", outlook.text, outlook.completion_tokens)
+            continue
+        if shared is not None and redo is None:
+            entry = next(
+                (e for e in shared.paid(request, gen.row.replicate) if e.folder != f"{gen.stage}/{gen.gen_id}"), None
+            )
+            outlook = predicted(gen, read_record(store.path / entry.path)) if entry else None
+            if outlook is not None:
+                found[key] = Outlook("reused", outlook.text, outlook.completion_tokens)
+                continue
+        found[key] = Outlook("call")
+    return found
+
+
+def cost_plan(
+    index: SpecIndex, rows, cohort_id: str, config: dict, prices: dict[str, dict], force: bool = False
+) -> CostPlan:
     """rows: the cohort's membership rows; index: a SpecIndex of its own (rows are set on it)."""
     index.use_rows(rows)
     gens = {(row.stage, row.gen_id): index.get(row.stage, row.gen_id) for row in rows}
-    stored = {key: response_stored(Path(gen.gen_dir)) for key, gen in gens.items()}
+    ahead = outlooks(index, gens, config, force)
     generations = dict.fromkeys(STAGES, 0)
     for stage, _ in gens:
         generations[stage] += 1
-    lines = _lines(gens, stored)
+    lines = _lines(gens, ahead)
     if not any(line.pending for line in lines):
         return _priced(CostPlan(cohort_id, generations, lines), prices)
 
     # observed completions, to estimate the pending ones
     observed: dict[tuple[str, str], list[int]] = {}
     for (stage, _), gen in gens.items():
-        if gen.mode == "llm" and stored[(stage, gen.row.gen_id)]:
+        outlook = ahead[(stage, gen.row.gen_id)]
+        if gen.mode != "llm" or outlook.outcome == "call":
+            continue
+        tokens = outlook.completion_tokens
+        if tokens is None and outlook.outcome == "done":
             tokens = _completion_tokens(Path(gen.gen_dir))
-            if tokens is not None:
-                observed.setdefault((stage, gen.row.llm_model_id), []).append(tokens)
+        if tokens is not None:
+            observed.setdefault((stage, gen.row.llm_model_id), []).append(tokens)
 
     def output_tokens(gen: GenerationSpec) -> tuple[float, str]:
         stage, model_id = gen.stage, gen.row.llm_model_id
@@ -140,9 +227,13 @@ def cost_plan(index: SpecIndex, rows, cohort_id: str, config: dict, prices: dict
 
     def parent_chars(gen: GenerationSpec) -> float:
         """The length of the text that fills the template: concept descriptions, and each parent's
-        text, stored or estimated."""
+        text, stored, foreseen or estimated."""
         total = float(sum(_file_chars(concept.path, chars) for concept in gen.concepts))
         for stage, path in gen.parent_files.items():
+            outlook = ahead.get((stage, gen.parents[stage]))
+            if outlook is not None and outlook.text is not None:
+                total += len(outlook.text)
+                continue
             if Path(path).is_file():  # stored (a re-scoring cohort's are all stored)
                 total += _file_chars(path, chars)
                 continue
@@ -155,7 +246,7 @@ def cost_plan(index: SpecIndex, rows, cohort_id: str, config: dict, prices: dict
 
     by_key = {(line.stage, line.model_id): line for line in lines}
     for key, gen in gens.items():
-        if gen.mode != "llm" or stored[key]:
+        if gen.mode != "llm" or ahead[key].outcome != "call":
             continue
         line = by_key[(gen.stage, gen.row.llm_model_id)]
         prompt_chars = _file_chars(gen.template, chars) + parent_chars(gen)
@@ -172,7 +263,7 @@ def _priced(plan: CostPlan, prices: dict) -> CostPlan:
     return plan
 
 
-def _lines(gens: dict, stored: dict) -> list[PlanLine]:
+def _lines(gens: dict, ahead: dict[tuple[str, str], Outlook]) -> list[PlanLine]:
     lines: dict[tuple[str, str], PlanLine] = {}
     for key, gen in gens.items():
         if gen.mode != "llm":
@@ -181,7 +272,8 @@ def _lines(gens: dict, stored: dict) -> list[PlanLine]:
             (gen.stage, gen.row.llm_model_id), PlanLine(gen.stage, gen.row.llm_model_id, gen.endpoint.name)
         )
         line.calls += 1
-        line.pending += 0 if stored[key] else 1
+        line.pending += ahead[key].outcome == "call"
+        line.reused += ahead[key].outcome == "reused"
     return sorted(lines.values(), key=lambda line: (STAGES.index(line.stage), line.model_id))
 
 
@@ -207,6 +299,7 @@ def plan_csv(plan: CostPlan) -> str:
                 line.provider,
                 line.calls,
                 line.pending,
+                line.reused,
                 round(line.input_tokens),
                 round(line.output_tokens),
                 cost,

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from daydream import ids
 from daydream.calling.credentials import missing_api_key
 from daydream.calling.providers import Endpoint, check_endpoints, endpoint, provider_names, resolve_endpoint
 from daydream.config import results_dir, validate_config
+from daydream.errors import InputError
 from daydream.experiment.definition import Experiment, check_experiment_axes, load_experiment
 from daydream.planning.cohort import Cohort, CohortSettings, plan_cohort, settings_from_config
 from daydream.planning.specs import SpecIndex
 from daydream.stages import GEN_ID_PATTERN, STAGES
-from daydream.store.layout import StoreLayout
+from daydream.store.archive import Request, import_unarchived_raw
+from daydream.store.index import index_of
+from daydream.store.layout import RAW, StoreLayout
+from daydream.store.metadata import model_of, read_metadata
 
 
 @dataclass
@@ -114,13 +120,65 @@ class Setup:
 
         return build_membership(self.cohort, self.experiment)
 
-    def cost_plan(self):
+    def cost_plan(self, force: bool = False, rows=None):
         """What the cohort will still call and cost (cost_plan.py), from its membership built in
-        memory: known before the cohort's checkpoint has run."""
+        memory: known before the cohort's checkpoint has run. The store is prepared first
+        (prepare_store), so that what it holds is known."""
         from daydream.planning.cost_plan import cost_plan
 
-        rows = self.membership_rows()
-        return cost_plan(self.spec_index(), rows, self.cohort_id, self.config, self.prices())
+        rows = self.membership_rows() if rows is None else rows
+        self.prepare_store(rows)
+        return cost_plan(self.spec_index(), rows, self.cohort_id, self.config, self.prices(), force)
+
+    def prepare_store(self, rows) -> list[Path]:
+        """Before any job of a run: the response index in step with the files (store/index.py),
+        and every raw.txt in no archived response archived as the answer to the prompt stored
+        beside it, as found (Snakemake removes a prompt.txt before rendering it again, so later
+        would be too late). For the cohort's generations the request is the one it will send;
+        for others the one the config would send for their stage and model. Returns the records
+        written."""
+        index = index_of(self.store)
+        index.refresh()
+        holding = index.folders_with_responses()
+        specs = self.spec_index()
+        specs.use_rows(rows)
+        cohort = {f"{row.stage}/{row.gen_id}": row for row in rows}
+        written = []
+        for folder in index.gen_folders():
+            if folder in holding or not (self.store.path / "gens" / folder / RAW).is_file():
+                continue
+            stage, gen_id = folder.split("/", 1)
+            row = cohort.get(folder)
+            if row is not None:
+                spec = specs.get(stage, gen_id)
+                request, replicate = spec.request, row.replicate
+            else:
+                request, replicate = self._stored_request(stage, gen_id)
+            if request is None:
+                continue  # copy-mode or unknown: its raw is not a response of this experiment's
+            record = import_unarchived_raw(self.store.gen_dir(stage, gen_id), request, replicate)
+            if record is not None:
+                written.append(record)
+        if written:
+            index.refresh()
+            print(f"archived {len(written)} raw.txt found without an archived response", file=sys.stderr)
+        return written
+
+    def _stored_request(self, stage: str, gen_id: str) -> tuple[Request | None, int]:
+        """The request the config would send for a stored generation outside the cohort (its
+        stage, and the model its metadata names), and its replicate."""
+        meta = read_metadata(self.store, stage, gen_id)
+        replicate = meta.get("replicate") if isinstance(meta.get("replicate"), int) else 1
+        model_id = model_of(meta)
+        if stage not in STAGES or not model_id:
+            return None, replicate
+        try:
+            model = self.experiment.model(model_id)
+            provider = resolve_endpoint(model, self.config).name
+        except InputError:
+            return None, replicate
+        settings = self.config["stages"][stage]
+        return Request(provider, model.model, settings["max_tokens"], settings["temperature"]), replicate
 
     def spec_index(self) -> SpecIndex:
         return SpecIndex(self.experiment, self.config, self.cohort.combos, self.data_root)

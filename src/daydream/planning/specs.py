@@ -15,8 +15,11 @@ from daydream.experiment.combos import Combo
 from daydream.experiment.definition import Experiment, resolve_description
 from daydream.stages import STAGE_MODEL
 from daydream.store.archive import Request
-from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, StoreLayout
+from daydream.store.fileio import read_json_object
+from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, REDO, StoreLayout
 from daydream.store.membership import MembershipRow, read_membership
+from daydream.tables import read_text
+from daydream.text.render import render_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,23 @@ class GenerationSpec:
     @property
     def calls_remote(self) -> bool:
         return self.endpoint is not None and self.endpoint.name != OFFLINE
+
+    def render_prompt(self, texts: dict[str, str] | None = None) -> str:
+        """The prompt: the stage's template filled from its parents' parsed texts (read from their
+        files unless given, by stage) and its concepts."""
+        if texts is None:
+            texts = {stage: read_text(Path(path)) for stage, path in self.parent_files.items()}
+        concepts = [{"name": c.name, "content": read_text(Path(c.path)).strip()} for c in self.concepts]
+        return render_template(self.template, STAGE_MODEL[self.stage].context(texts, concepts))
+
+    def redo_after(self) -> str | None:
+        """Marked for a new call (daydream redo): only a response archived after this stamp will
+        do; None when not marked."""
+        marker = self.gen_dir / REDO
+        if not marker.is_file():
+            return None
+        after = read_json_object(marker).get("after")
+        return after if isinstance(after, str) and after else "0"
 
     # ---- what the rules declare -----------------------------------------------------------
     def prompt_inputs(self) -> dict[str, str]:

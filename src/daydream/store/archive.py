@@ -1,7 +1,12 @@
-"""The response archive: every response received is written to <gen>/responses/ before anything
-else, under its request key, so no paid response is ever lost and the same request is never
-paid for twice (Snakemake deletes a job's declared outputs before re-running it, never this
-folder)."""
+"""The response archive: every response received is written to its generation's responses/
+folder before anything else, as a record under its request key (and, since store-wide reuse, the
+slot of its request it fills), so no paid response is ever lost. Snakemake deletes a job's
+declared outputs before re-running it, never this folder.
+
+A record is the response's text, finish reason, usage and provenance. A copy of another
+generation's response (reused by request) says which record it copies (`reused_from`); a raw.txt
+found without a record (the original pipeline's store) is archived as the answer to the prompt
+stored beside it (`source`, with that prompt's text)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from daydream.store.fileio import read_json_object, write_json_atomic
-from daydream.store.layout import METADATA, RAW, responses_dir
+from daydream.store.layout import METADATA, PROMPT, RAW, responses_dir
+
+# the key of a response whose prompt is unknown: kept, never the answer to any request
+UNATTRIBUTED = "unattributed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,55 +53,99 @@ def archive_stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def find_archived(gen_dir: Path, key: str) -> dict | None:
-    """The newest archived response for this request key, or None."""
+def own_records(gen_dir: Path, key: str, after: str | None = None) -> list[tuple[Path, dict]]:
+    """This generation's archived records for a request key, newest first; `after`: only those
+    archived after that stamp (a generation marked for a new call)."""
     folder = responses_dir(gen_dir)
     try:
-        matches = sorted(p for p in folder.iterdir() if p.name.startswith(f"{key}-") and p.suffix == ".json")
+        names = sorted(
+            (name for name in folder.iterdir() if name.name.startswith(f"{key}-") and name.suffix == ".json"),
+            reverse=True,
+        )
     except FileNotFoundError:
-        return None
-    for path in reversed(matches):
+        return []
+    found = []
+    for path in names:
+        if after is not None and path.name[len(key) + 1 : -len(".json")] <= after:
+            continue
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-    return None
+        if isinstance(record, dict) and isinstance(record.get("text"), str):
+            found.append((path, record))
+    return found
+
+
+def find_archived(gen_dir: Path, key: str) -> dict | None:
+    """The newest archived response for this request key in this generation's folder, or None."""
+    found = own_records(gen_dir, key)
+    return found[0][1] if found else None
 
 
 def archive_response(gen_dir: Path, key: str, record: dict) -> Path:
+    """Write a record into the generation's archive (a new file: nothing is replaced)."""
     path = responses_dir(gen_dir) / f"{key}-{archive_stamp()}.json"
     write_json_atomic(path, record)
     return path
 
 
-def lock_path(gen_dir: Path, key: str) -> Path:
-    """One lock file per request key: whoever holds it makes the call, everyone else (another
-    thread, another run on the same data root) waits and then finds the archived response."""
-    return responses_dir(gen_dir) / f".{key}.lock"
+def archived_texts(gen_dir: Path) -> set[str]:
+    texts = set()
+    folder = responses_dir(gen_dir)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = read_json_object(path)
+        if isinstance(record.get("text"), str):
+            texts.add(record["text"])
+    return texts
 
 
-def import_unarchived_raw(gen_dir: Path, key: str, request: Request) -> Path | None:
-    """A raw.txt that is in no archived response (written by the original pipeline or another
-    tool) is archived first, as the response to this generation's request, so that it is never
-    paid for again (DD_FORCE_CALL=1 calls anyway). A raw.txt already archived, under any key, is
-    left alone: a new prompt then makes a new call. Returns the archive file written."""
+def old_request(metadata: dict, current: Request) -> Request:
+    """The request a stored response answered: what its metadata records, else the current one's
+    fields (the original pipeline recorded neither provider, max_tokens nor temperature)."""
+
+    def recorded(name, kind, default):
+        value = metadata.get(name)
+        return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+    return Request(
+        recorded("provider", str, current.provider),
+        recorded("model", str, current.model),
+        recorded("max_tokens", int, current.max_tokens),
+        recorded("temperature", int | float, current.temperature),
+    )
+
+
+def import_unarchived_raw(gen_dir: Path, request: Request, replicate: int) -> Path | None:
+    """A raw.txt that is in no archived record (written by the original pipeline or another tool)
+    is archived as the answer to the prompt stored beside it, as found (before any re-render),
+    so that it is never lost and answers the current request only when that request's prompt is
+    the same text. Without a prompt beside it, it is kept as unattributed: never reused.
+    Returns the record written, None when there was nothing to archive."""
     raw = Path(gen_dir) / RAW
     if not raw.is_file():
         return None
     text = raw.read_text(encoding="utf-8", errors="replace")
-    folder = responses_dir(gen_dir)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            if json.loads(path.read_text(encoding="utf-8")).get("text") == text:
-                return None
-        except (OSError, json.JSONDecodeError):
-            continue
+    if text in archived_texts(gen_dir):
+        return None
     metadata = read_json_object(Path(gen_dir) / METADATA)
+    prompt_path = Path(gen_dir) / PROMPT
+    prompt = prompt_path.read_text(encoding="utf-8", errors="replace") if prompt_path.is_file() else None
+    answered = old_request(metadata, request)
+    key = request_key(answered, prompt) if prompt is not None else UNATTRIBUTED
     usage = metadata.get("usage") if isinstance(metadata.get("usage"), dict) else {}
-    tokens = {name: int(usage.get(name) or 0) for name in ("prompt_tokens", "completion_tokens")}
+    tokens = {name: _int(usage.get(name)) for name in ("prompt_tokens", "completion_tokens")}
     record = {
         "request_key": key,
+        "request": {
+            "provider": answered.provider,
+            "model": answered.model,
+            "max_tokens": answered.max_tokens,
+            "temperature": answered.temperature,
+        },
+        "slot": replicate,
         "text": text,
+        "prompt": prompt,
         "finish_reason": metadata.get("finish_reason") or "stop",
         "usage": {**tokens, "total_tokens": sum(tokens.values())},
         "provider": metadata.get("provider") or "imported",
@@ -103,7 +155,35 @@ def import_unarchived_raw(gen_dir: Path, key: str, request: Request) -> Path | N
         "retries": [],
         "response_id": None,
         "created_at": metadata.get("created_at") or now_iso(),
-        "source": "raw.txt found without an archived response",
+        "source": "raw.txt found without an archived response"
+        + ("" if prompt is not None else ", and no prompt.txt beside it"),
         "metadata": metadata,
     }
     return archive_response(gen_dir, key, record)
+
+
+def keep_raw_before_overwrite(gen_dir: Path, new_text: str) -> Path | None:
+    """Before raw.txt is replaced: a raw.txt that is in no record is archived (unattributed: its
+    prompt may already be re-rendered), so nothing paid is ever overwritten."""
+    raw = Path(gen_dir) / RAW
+    try:
+        text = raw.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    if text == new_text or text in archived_texts(gen_dir):
+        return None
+    record = {
+        "request_key": UNATTRIBUTED,
+        "text": text,
+        "source": "raw.txt about to be replaced, in no archived response",
+        "metadata": read_json_object(Path(gen_dir) / METADATA),
+        "created_at": now_iso(),
+    }
+    return archive_response(gen_dir, UNATTRIBUTED, record)
+
+
+def _int(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0

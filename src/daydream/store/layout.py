@@ -9,6 +9,7 @@
     <data_root>/cohorts/<cohort_id>/        combos.csv, manifest.json, membership.csv, plan.csv,
                                             reports/ (score tables, plots), the run lock
     <data_root>/7_cross_experiment/         score tables over every cohort (unless results_dir)
+    <data_root>/.daydream/                  the response index, request locks (rebuilt, never data)
 
 A generation's files are built as plain strings: Snakemake's input functions take strings, and a
 dry run of a large cube builds hundreds of thousands of them. Everything else is a Path. Pass
@@ -24,6 +25,7 @@ RAW = "raw.txt"
 PARSED = "parsed.txt"
 METADATA = "metadata.json"
 RESPONSES = "responses"  # every response received, never deleted by Snakemake
+REDO = "redo.json"  # a generation marked for a new call (daydream redo)
 GENERATION_FILES = (PROMPT, RAW, PARSED, METADATA)
 
 # the job logs of one generation, by job
@@ -139,6 +141,18 @@ class StoreLayout:
     def membership_files(self) -> list[Path]:
         """Every cohort's membership.csv."""
         return sorted(self.cohorts_dir.glob(f"*/{MEMBERSHIP}"))
+
+    # ---- the response index and request locks ----------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self.path / ".daydream"
+
+    @property
+    def index_file(self) -> Path:
+        return self.state_dir / "responses.sqlite3"
+
+    def request_lock(self, key: str, slot: int) -> Path:
+        return self.state_dir / "locks" / key[:2] / f"{key}-{slot}.lock"
 
     # ---- results over every cohort --------------------------------------------------------
     @property

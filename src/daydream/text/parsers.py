@@ -189,3 +189,16 @@ def parse_score(text: str, parser: str) -> float:
 
 def format_score(score: float) -> str:
     return f"{round(score, 4):g}"
+
+
+def parsed_text(stage: str, parser: str, text: str) -> str:
+    """parsed.txt from a response: a score, the text a draft parser picks, or the text itself,
+    by the stage's parser kind (stages.py)."""
+    from daydream.stages import STAGE_MODEL
+
+    kind = STAGE_MODEL[stage].parser_kind
+    if kind == "score":
+        return format_score(parse_score(text, parser)) + "\n"
+    if kind == "text":
+        return DRAFT_PARSERS[parser](text)
+    return text

@@ -52,9 +52,11 @@ class Runner:
         prices: dict[str, dict],
         caps: Callable[[], dict[str, int]],
         prefetch: Callable[[], bool],
+        reuse: str = "store",
     ):
         self.index = index
         self.prices = prices
+        self.reuse = reuse  # config `reuse`: store.responses
         self.caps = caps
         self._prefetch = prefetch
         self._prefetching: bool | None = None
@@ -77,19 +79,17 @@ class Runner:
         with job_log(log, gen.prompt_path) as line:
             prompt, imported = write_prompt(gen)
             if imported:
-                line(
-                    f"archived the existing raw.txt (in no archived response) as the answer to this prompt: {imported}"
-                )
+                line(f"archived the existing raw.txt, which was in no archived response: {imported}")
             line(f"rendered {gen.template}: {len(prompt)} characters")
             if self.prefetch and gen.calls_remote:
-                self.engine().submit(make_call(gen, prompt, self.force))
+                self.engine().submit(make_call(gen, prompt, self.force, self.reuse))
                 line(f"call handed to the {gen.provider} call engine")
 
     def generate(self, stage: str, gen_id: str, log: str) -> None:
         gen = self.index.get(stage, gen_id)
         respond = self.engine().result if self.prefetch and gen.calls_remote else perform_call
         with job_log(log, gen.parsed_path) as line:
-            line(generate(gen, respond, self.prices.get(gen.row.llm_model_id), now_iso, self.force))
+            line(generate(gen, respond, self.prices.get(gen.row.llm_model_id), now_iso, self.force, self.reuse))
 
     def close(self) -> None:
         if self._engine is not None:

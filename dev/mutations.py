@@ -47,8 +47,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/store/archive.py",
-        "for path in reversed(matches):",
-        "for path in matches:",
+        "            reverse=True,",
+        "            reverse=False,",
         "tests/test_generation.py tests/test_engine.py",
     ),
     (
@@ -136,16 +136,16 @@ MUTATIONS = [
         "tests/test_generation.py",
     ),
     (
-        "src/daydream/generating/steps.py",
+        "src/daydream/text/parsers.py",
         "        return DRAFT_PARSERS[parser](text)",
         "        return text",
         "tests/test_generation.py tests/test_parsers.py",
     ),
     (
         "src/daydream/generating/steps.py",
-        '    write_atomic(gen.raw_path, record["text"])\n',
-        "    validate_response(record['text'], metadata, gen.min_lines, gen.fail_on_truncation)\n"
-        '    write_atomic(gen.raw_path, record["text"])\n',  # validated before the response is kept
+        "        write_atomic(gen.raw_path, text)\n",
+        "        validate_response(text, metadata, gen.min_lines, gen.fail_on_truncation)\n"
+        "        write_atomic(gen.raw_path, text)\n",  # validated before the response is kept
         "tests/test_generation.py",
     ),
     (
@@ -172,6 +172,54 @@ MUTATIONS = [
         "from html import escape",
         "escape = str",
         "tests/test_workflow.py -k markup",
+    ),
+    (
+        "src/daydream/store/index.py",
+        "AND origin IS NULL ORDER BY stamp, path",
+        "AND origin IS NULL AND 0",
+        "tests/test_index.py tests/test_reuse.py -k 'grown or index or copied'",
+    ),
+    (
+        "src/daydream/store/index.py",
+        "AND origin IS NULL ORDER BY stamp, path",
+        "AND origin IS NULL ORDER BY stamp DESC",
+        "tests/test_index.py",
+    ),
+    (
+        "src/daydream/store/index.py",
+        "WHERE request_key = ? AND slot = ?",
+        "WHERE request_key = ? AND slot >= ?",
+        "tests/test_index.py tests/test_reuse.py -k fill",
+    ),
+    (
+        "src/daydream/store/archive.py",
+        "    if text == new_text or text in archived_texts(gen_dir):",
+        "    if True:",
+        "tests/test_generation.py",
+    ),
+    (
+        "src/daydream/planning/setup.py",
+        '            if folder in holding or not (self.store.path / "gens" / folder / RAW).is_file():',
+        "            if True:",
+        "tests/test_workflow.py -k answers_its_own_prompt",
+    ),
+    (
+        "src/daydream/calling/engine.py",
+        '    if found is None and call.reuse == "store" and call.redo_after is None:',
+        "    if found is None and call.redo_after is None:",
+        "tests/test_reuse.py -k fresh",
+    ),
+    (
+        "src/daydream/analysis/status.py",
+        '    return isinstance(source, dict) and source.get("gen_id") not in (None, "", gen_id)',
+        "    return False",
+        "tests/test_reuse.py -k grown",
+    ),
+    (
+        "src/daydream/planning/specs.py",
+        '        return f"{request}; {parse}" + (f"; new response after {redo}" if redo else "")',
+        '        return f"{request}; {parse}"',
+        "tests/test_reuse.py -k purpose",
     ),
     (
         "src/daydream/analysis/summaries.py",

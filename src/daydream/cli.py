@@ -240,6 +240,94 @@ def cmd_store_check(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_store_reindex(args) -> int:
+    """The response index rebuilt from the archive files; then every raw.txt in no archived
+    response archived as the answer to the prompt beside it (with the experiment's requests)."""
+    import time
+
+    from daydream.store.index import index_of
+
+    config = _load_config(args)
+    store = StoreLayout(config["data_root"])
+    started = time.monotonic()
+    report = index_of(store).rebuild()
+    print(
+        f"{report.responses} responses in {report.folders_scanned} generation folders indexed "
+        f"in {time.monotonic() - started:.1f} s -> {store.index_file}"
+    )
+    try:
+        setup = _setup(config)
+    except InputError as error:
+        print(f"raw.txt files without an archived response were not looked for: {error}")
+        return 0
+    written = setup.prepare_store(setup.membership_rows())
+    print(f"{len(written)} raw.txt archived as the answer to the prompt beside it")
+    return 0
+
+
+def cmd_redo(args) -> int:
+    """Mark chosen generations of a cohort for a new call at the next run (a dry run unless --yes):
+    by gen_id, or evaluations chosen by a filter over the cohort's score table."""
+    from daydream.analysis.scores import score_rows, scores_frame
+    from daydream.analysis.selection import evaluations_matching
+    from daydream.planning.stored import read_selected_essays
+    from daydream.store.housekeeping import mark_for_redo
+    from daydream.store.membership import read_membership
+    from daydream.store.run_lock import CohortBusy, acquire_run_lock
+
+    config = _load_config(args)
+    cohort_id, membership = _cohort_membership(config, args)
+    _require_planned(cohort_id, membership)
+    rows = {row.gen_id: row for row in read_membership(membership)}
+    chosen: list[str] = []
+    if args.gen_ids:
+        for gen_id in read_selected_essays(Path(args.gen_ids)):
+            if gen_id not in rows:
+                raise InputError(f"{gen_id} is not a generation of cohort {cohort_id}", file=args.gen_ids)
+            chosen.append(gen_id)
+    filters = (args.evaluation_templates, args.evaluation_models, args.score_above, args.score_below, args.failed)
+    if any(value not in (None, False) for value in filters):
+        evaluations = [gen_id for gen_id, row in rows.items() if row.stage == "evaluation"]
+        scores = scores_frame(score_rows(config["data_root"], evaluations))
+        chosen += evaluations_matching(
+            scores,
+            _names(args.evaluation_templates),
+            _names(args.evaluation_models),
+            args.score_above,
+            args.score_below,
+            args.failed,
+        )
+    if not args.gen_ids and not any(value not in (None, False) for value in filters):
+        raise InputError(
+            "name the generations: --gen-ids FILE, or a filter (--evaluation-templates, --score-above, ...)"
+        )
+    chosen = list(dict.fromkeys(chosen))
+    by_stage: dict[str, int] = {}
+    for gen_id in chosen:
+        by_stage[rows[gen_id].stage] = by_stage.get(rows[gen_id].stage, 0) + 1
+    counted = ", ".join(f"{n} {stage}s" for stage, n in by_stage.items()) or "no generation"
+    if not args.yes:
+        for gen_id in chosen[:20]:
+            print(f"would mark {rows[gen_id].stage} {gen_id}")
+        more = f" (and {len(chosen) - 20} more)" if len(chosen) > 20 else ""
+        print(f"would mark {counted} of cohort {cohort_id}{more} for a new call at the next run; --yes to do it")
+        return 0
+    try:
+        lock = acquire_run_lock(StoreLayout(config["data_root"]), cohort_id, os.getcwd())
+    except CohortBusy as busy:
+        raise InputError(str(busy)) from None
+    try:
+        reason = " ".join(sys.argv[1:]) or "daydream redo"
+        marked = mark_for_redo(config["data_root"], [(rows[g].stage, g) for g in chosen], reason)
+    finally:
+        lock.release()
+    print(
+        f"marked {counted} of cohort {cohort_id} ({marked}): the next run calls again for exactly these "
+        "(and renders again what reads them); every older response stays in their responses/"
+    )
+    return 0
+
+
 def cmd_purge(args) -> int:
     """Remove a cohort's generations (not what another cohort uses, not the responses/ archives
     unless asked); a dry run unless --yes."""
@@ -350,6 +438,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment_args(store_check)
     store_check.set_defaults(func=cmd_store_check)
+
+    reindex = store_commands.add_parser(
+        "reindex", help="rebuild the response index from the archive files (and archive raws found without one)"
+    )
+    experiment_args(reindex)
+    reindex.set_defaults(func=cmd_store_reindex)
+
+    redo = sub.add_parser("redo", help="mark chosen generations for a new call at the next run (dry run unless --yes)")
+    experiment_args(redo)
+    cohort_arg(redo)
+    redo.add_argument("--gen-ids", help="a file of gen_ids of the cohort, one a line (# comments)")
+    redo.add_argument("--evaluation-templates", help="evaluations of these templates (comma-separated)")
+    redo.add_argument("--evaluation-models", help="evaluations by these models (comma-separated)")
+    redo.add_argument("--score-above", type=float, help="evaluations whose score is above this")
+    redo.add_argument("--score-below", type=float, help="evaluations whose score is below this")
+    redo.add_argument("--failed", action="store_true", help="evaluations with no score")
+    redo.add_argument("--yes", action="store_true", help="really mark them (default: only list)")
+    redo.set_defaults(func=cmd_redo)
 
     purge = sub.add_parser("purge", help="remove a cohort's generations (dry run unless --yes)")
     experiment_args(purge)

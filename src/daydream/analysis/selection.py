@@ -63,6 +63,30 @@ def rank_essays(scores, templates=None, models=None, aggregate: str = "mean"):
     return table[CANDIDATE_COLUMNS[1:]]
 
 
+def evaluations_matching(
+    scores,
+    templates: list[str] | None = None,
+    models: list[str] | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    failed: bool = False,
+) -> list[str]:
+    """The evaluations of a score table that pass every filter given: evaluation template and
+    model, a score strictly above or below a value, or no score (failed)."""
+    chosen = scores
+    if templates:
+        chosen = chosen[chosen["evaluation_template"].isin(templates)]
+    if models:
+        chosen = chosen[chosen["evaluation_llm_model"].isin(models)]
+    if failed:
+        chosen = chosen[chosen["score"].isna()]
+    if above is not None:
+        chosen = chosen[chosen["score"].notna() & (chosen["score"].astype(float) > above)]
+    if below is not None:
+        chosen = chosen[chosen["score"].notna() & (chosen["score"].astype(float) < below)]
+    return list(chosen["gen_id"])
+
+
 def choose(ranked, n: int | None, score_span: float | None) -> list[str]:
     """The top n, or every essay within score_span of the best (at most n when both are given)."""
     if ranked.empty:

@@ -19,7 +19,7 @@ from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.archive import request_key
 from daydream.store.fileio import read_json_object, write_atomic
 from daydream.store.index import index_of, read_record
-from daydream.store.layout import METADATA, PARSED, PLAN, StoreLayout
+from daydream.store.layout import METADATA, PARSED, PLAN, REDO, StoreLayout
 from daydream.store.responses import own_response
 from daydream.text.parsers import parsed_text
 
@@ -155,7 +155,7 @@ def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) ->
         return Outlook("", text, tokens if isinstance(tokens, int) else None)
 
     for key, gen in gens.items():
-        if os.path.isfile(gen.parsed_path):
+        if os.path.isfile(gen.parsed_path) and not os.path.isfile(gen.gen_dir / REDO):
             found[key] = Outlook("done")
             continue
         if gen.mode == "copy":

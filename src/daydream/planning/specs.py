@@ -103,8 +103,9 @@ class GenerationSpec:
         return render_template(self.template, STAGE_MODEL[self.stage].context(texts, concepts))
 
     def redo_after(self) -> str | None:
-        """Marked for a new call (daydream redo): only a response archived after this stamp will
-        do; None when not marked."""
+        """Marked for a new call (daydream redo): only a response archived after this stamp is its
+        answer (the marker stays: it says which of its responses are superseded); None when not
+        marked."""
         marker = self.gen_dir / REDO
         if not marker.is_file():
             return None
@@ -140,7 +141,9 @@ class GenerationSpec:
         if self.request is None:
             return f"copy; {parse}"
         r = self.request
-        return f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}; {parse}"
+        request = f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}"
+        redo = self.redo_after()  # marked for a new call (daydream redo): a new param, so it runs
+        return f"{request}; {parse}" + (f"; new response after {redo}" if redo else "")
 
 
 class SpecIndex:

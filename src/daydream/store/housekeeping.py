@@ -10,8 +10,9 @@ from pathlib import Path
 from daydream.errors import InputError
 from daydream.ids import is_safe_id
 from daydream.stages import PARENT_STAGE, STAGES
-from daydream.store.fileio import read_json_object
-from daydream.store.layout import METADATA, PARSED, RAW, RESPONSES, StoreLayout
+from daydream.store.archive import archive_stamp, now_iso
+from daydream.store.fileio import read_json_object, write_json_atomic
+from daydream.store.layout import METADATA, PARSED, RAW, REDO, RESPONSES, StoreLayout
 from daydream.store.membership import MembershipRow, read_membership
 from daydream.store.metadata import ancestors, model_of
 
@@ -147,3 +148,19 @@ def purge(data_root: str | Path, generations: list[tuple[str, str]], include_res
             folder.rmdir()
         removed += 1
     return removed
+
+
+def mark_for_redo(data_root: str | Path, generations: list[tuple[str, str]], reason: str) -> int:
+    """Mark generations for a new call at the next run: a marker (redo.json) in each folder says
+    that only a response archived after now is its answer (neither its own older ones nor another
+    generation's); the marker is part of what its generate job asks for (specs.generate_param),
+    so Snakemake runs that job again whatever the target, and through its new parsed text renders
+    again what reads it. Every response stays in responses/; the replicate (the slot of its
+    request) stays the generation's."""
+    store = StoreLayout(data_root)
+    marked = 0
+    for stage, gen_id in generations:
+        folder = store.gen_dir(stage, gen_id)
+        write_json_atomic(folder / REDO, {"after": archive_stamp(), "requested_at": now_iso(), "reason": reason})
+        marked += 1
+    return marked

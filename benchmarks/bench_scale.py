@@ -98,8 +98,8 @@ def build_experiment(
     tpl = root / "templates"
     for stage in ("draft", "essay", "evaluation"):
         (tpl / stage).mkdir(parents=True)
-    for name in ("d0", "d1"):
-        body = "Combine:\n{% for c in concepts %}- {{ c.name }}: {{ c.content }}\n{% endfor %}"
+    for name in ("d0", "d1"):  # two different prompts (identical ones would share their responses)
+        body = f"Template {name}. Combine:\n" + "{% for c in concepts %}- {{ c.name }}: {{ c.content }}\n{% endfor %}"
         body += 'Use <essay-idea stage="N">.\n'
         (tpl / "draft" / f"{name}.txt").write_text(body)
     (tpl / "essay" / "e0.txt").write_text("Write an essay from:\n{{ draft_block }}\n")

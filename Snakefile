@@ -36,6 +36,7 @@ onstart:
         POLICY.hold_cohort_lock(STORE, COHORT, workflow.basedir)
     except RunRefused as refused:
         raise WorkflowError(str(refused)) from None
+    stop_paying_on_interrupt(RUNNER.stop)
     for name in SETUP.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
 

@@ -112,7 +112,7 @@ MUTATIONS = [
         "tests/test_generation.py",
     ),
     (
-        "src/daydream/store/fileio.py",
+        "src/daydream/fileio.py",
         "        os.replace(tmp, path)",
         "        os.replace(tmp, path) if False else path.write_text(text)",
         "tests/test_generation.py",
@@ -220,6 +220,86 @@ MUTATIONS = [
         '        return f"{request}; {parse}" + (f"; new response after {redo}" if redo else "")',
         '        return f"{request}; {parse}"',
         "tests/test_reuse.py -k purpose",
+    ),
+    (
+        "src/daydream/fileio.py",
+        "        return os.open(parts[-1], flags | os.O_NOFOLLOW, mode, dir_fd=parent)",
+        "        return os.open(parts[-1], flags, mode, dir_fd=parent)",
+        "tests/test_hardening.py -k never_read",
+    ),
+    (
+        "src/daydream/fileio.py",
+        "                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)\n"
+        "            except FileNotFoundError:",
+        "                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n"
+        "            except FileNotFoundError:",
+        "tests/test_hardening.py -k written_through",
+    ),
+    (
+        "src/daydream/fileio.py",
+        "        if _is_link(parent, name):\n            os.unlink(name, dir_fd=parent)",
+        "        if False:\n            os.unlink(name, dir_fd=parent)",
+        "tests/test_hardening.py -k purge_removes",
+    ),
+    (
+        "src/daydream/store/housekeeping.py",
+        "        lock = acquire_run_lock(store, cohort_id, os.getcwd())",
+        "        lock = type('NoLock', (), {'release': lambda self: None})()",
+        "tests/test_hardening.py -k purge_refuses",
+    ),
+    (
+        "src/daydream/calling/rate_limit.py",
+        "        elif info.st_mode & 0o077:",
+        "        elif False:",
+        "tests/test_rate_limit.py -k planted",
+    ),
+    (
+        "src/daydream/calling/rate_limit.py",
+        "        and now - window_s < t <= now + FUTURE_SLACK_S",
+        "        and now - window_s < t",
+        "tests/test_rate_limit.py -k future",
+    ),
+    (
+        "src/daydream/workflow/policy.py",
+        "        def handler(signum, frame, previous=previous):\n            stop()",
+        "        def handler(signum, frame, previous=previous):\n            pass",
+        "tests/test_hardening.py -k interrupt",
+    ),
+    (
+        "src/daydream/config.py",
+        "        if parsed.username is not None or parsed.password is not None:",
+        "        if False:",
+        "tests/test_hardening.py -k credentials",
+    ),
+    (
+        "src/daydream/config.py",
+        "        if not math.isfinite(number):",
+        "        if False:",
+        "tests/test_hardening.py -k finite",
+    ),
+    (
+        "src/daydream/tables.py",
+        "    if not math.isfinite(number) or number < 0:",
+        "    if number < 0:",
+        "tests/test_hardening.py -k prices",
+    ),
+    (
+        "src/daydream/planning/stored.py",
+        "        if limit is not None and len(ids_seen) > limit:",
+        "        if False:",
+        "tests/test_hardening.py -k selection_over",
+    ),
+    (
+        "src/daydream/store/metadata.py",
+        "        if not isinstance(found, str) or len(found) > MAX_TEXT:",
+        "        if False:",
+        "tests/test_hardening.py -k wrong_type",
+    ),
+    (
+        "src/daydream/cli.py",
+        "    if not ids.is_safe_id(value):",
+        "    if False:",
+        "tests/test_hardening.py -k cohort_is_named",
     ),
     (
         "src/daydream/analysis/summaries.py",

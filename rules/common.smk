@@ -17,7 +17,14 @@ from daydream.planning.setup import load_setup
 from daydream.stages import STAGE_PATTERN, STAGES
 from daydream.store import layout
 from daydream.store.layout import PARSED, PROMPT
-from daydream.workflow.policy import RunContext, RunPolicy, RunRefused, after_failure, resource_defaults
+from daydream.workflow.policy import (
+    RunContext,
+    RunPolicy,
+    RunRefused,
+    after_failure,
+    resource_defaults,
+    stop_paying_on_interrupt,
+)
 from daydream.workflow.runner import Runner, force_calls, write_cost_plan
 
 try:

@@ -11,10 +11,10 @@ from daydream.calling.credentials import api_key_from, is_loopback
 from daydream.calling.engine import perform_call
 from daydream.calling.providers import endpoint
 from daydream.config import validate_config
+from daydream.fileio import write_atomic
 from daydream.generating.steps import ValidationFailed, cost_of, generate, validate_response, write_prompt
 from daydream.planning.specs import ConceptText, GenerationSpec
 from daydream.store.archive import Request, archive_response, find_archived, request_key
-from daydream.store.fileio import write_atomic
 from daydream.store.layout import StoreLayout
 from daydream.store.membership import MembershipRow
 

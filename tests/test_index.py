@@ -5,8 +5,8 @@ import json
 import shutil
 import sqlite3
 
+from daydream.fileio import write_json_atomic
 from daydream.store.archive import archive_response
-from daydream.store.fileio import write_json_atomic
 from daydream.store.index import ResponseIndex, index_of
 from daydream.store.layout import StoreLayout
 from daydream.store.responses import archive, shared_response

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from test_workflow import run_with_planted_markup
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,11 +7,11 @@ import os
 import re
 
 import pytest
-from test_workflow import http_setup, membership, scores, scores_of
 
 from conftest import ROOT, make_experiment, membership_digest, run_snakemake, write_config
 from llm_server import FakeLLM
 from slurm_cluster import PACKAGES, SYSTEM_CONF, SlurmCluster, missing_binaries, most_running_at_once
+from test_workflow import http_setup, membership, scores, scores_of
 
 MISSING = missing_binaries()
 pytestmark = pytest.mark.skipif(

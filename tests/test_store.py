@@ -72,9 +72,9 @@ def test_purge_spares_what_another_cohort_uses_and_every_archive(tmp_path):
     remove, kept = purge_plan(data, "a")
     assert sorted(remove) == [("draft", "d2"), ("essay", "e2"), ("evaluation", "v1"), ("evaluation", "v2")]
     assert {(stage, gen_id) for stage, gen_id, _ in kept} == {("essay", "e1"), ("draft", "d1")}
-    assert purge(data, remove) == 4
+    assert purge(data, "a", remove) == 4
     assert (data / "gens/essay/e1/parsed.txt").is_file() and (data / "gens/draft/d1/parsed.txt").is_file()
     assert not (data / "gens/essay/e2/parsed.txt").exists() and not (data / "gens/essay/e2/raw.txt").exists()
     assert (data / "gens/essay/e2/responses/k-1.json").is_file()  # paid responses stay
-    purge(data, [("draft", "d2")], include_responses=True)
+    purge(data, "a", [("draft", "d2")], include_responses=True)
     assert not (data / "gens/draft/d2").exists()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from daydream.errors import InputError
+from daydream.fileio import exists
 from daydream.store.layout import StoreLayout
 from daydream.text.parsers import SCORE_PARSERS, ParseError, format_score, parse_score
 
@@ -122,7 +123,7 @@ def cmd_cost(args) -> int:
     config = _load_config(args)
     data_root = config["data_root"]
     cohort_id, membership = _cohort_membership(config, args)
-    if membership.is_file():
+    if exists(membership):
         rows = spend_rows(cohort_metadata_paths(data_root, read_membership(membership)))
         print(format_spend(rows, f"cohort {cohort_id}"))
     else:
@@ -133,12 +134,21 @@ def cmd_cost(args) -> int:
 
 def _cohort_membership(config: dict, args) -> tuple[str, Path]:
     """The cohort asked for (--cohort), else the one the config plans, and its membership.csv."""
-    cohort_id = args.cohort or _planned_cohort(config)
+    cohort_id = _cohort_arg(args.cohort) if args.cohort else _planned_cohort(config)
     return cohort_id, StoreLayout(config["data_root"]).membership(cohort_id)
 
 
+def _cohort_arg(value: str) -> str:
+    """--cohort names a cohort of the data root: an id, never a path."""
+    from daydream import ids
+
+    if not ids.is_safe_id(value):
+        raise InputError(ids.unsafe_id_message(value, "cohort id"), field="--cohort")
+    return value
+
+
 def _require_planned(cohort_id: str, membership: Path) -> None:
-    if not membership.is_file():
+    if not exists(membership):
         raise InputError(f"cohort {cohort_id} is not planned yet: run `snakemake cohort`", file=membership)
 
 
@@ -177,7 +187,7 @@ def cmd_select_top(args) -> int:
         selected_from_candidates,
         selection_text,
     )
-    from daydream.store.fileio import write_atomic
+    from daydream.fileio import write_atomic
 
     config = _load_config(args)
     out = StoreLayout(config["data_root"]).selected_essays
@@ -334,15 +344,16 @@ def cmd_purge(args) -> int:
     from daydream.store.housekeeping import purge, purge_plan
 
     config = _load_config(args)
-    remove, kept = purge_plan(config["data_root"], args.cohort)
+    cohort_id = _cohort_arg(args.cohort)
+    remove, kept = purge_plan(config["data_root"], cohort_id)
     for stage, gen_id, why in kept:
         print(f"keep {stage} {gen_id}: {why}")
     archives = "with their responses/ archives" if args.include_responses else "keeping their responses/ archives"
     if not args.yes:
-        print(f"would remove {len(remove)} generations of cohort {args.cohort} ({archives}); --yes to do it")
+        print(f"would remove {len(remove)} generations of cohort {cohort_id} ({archives}); --yes to do it")
         return 0
-    removed = purge(config["data_root"], remove, include_responses=args.include_responses)
-    print(f"removed {removed} generations of cohort {args.cohort} ({archives}); kept {len(kept)} used elsewhere")
+    removed = purge(config["data_root"], cohort_id, remove, include_responses=args.include_responses)
+    print(f"removed {removed} generations of cohort {cohort_id} ({archives}); kept {len(kept)} used elsewhere")
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
+from urllib.parse import urlparse
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
 PATH_KEYS = ("data_root", "templates_root", "results_dir")
@@ -28,6 +30,11 @@ def validate_config(config: dict | None) -> dict:
     from daydream.stages import STAGES
 
     config = copy.deepcopy(dict(config or {}))
+    for where, number in _numbers(config):  # NaN and infinity pass a JSON schema's "number"
+        if not math.isfinite(number):
+            raise ValueError(
+                f"invalid config at {where}: {number} is not a finite number (a limit on money or time " "must be one)"
+            )
     if isinstance(config.get("stages", {}), dict):  # every stage gets its settings' defaults
         config["stages"] = {**{name: {} for name in STAGES}, **(config.get("stages") or {})}
     try:
@@ -47,13 +54,31 @@ def validate_config(config: dict | None) -> dict:
     for name in config["stages"]:
         if name not in STAGES:
             raise ValueError(f"invalid config at stages.{name}: not a stage (the stages are: {', '.join(STAGES)})")
-    for name in config["providers"]:
+    for name, provider in config["providers"].items():
+        parsed = urlparse(provider["base_url"])
+        if parsed.username is not None or parsed.password is not None:
+            raise ValueError(
+                f"invalid config at providers.{name}.base_url: credentials in a URL would reach logs and "
+                "error messages; put the key in an environment variable or .env and name it in api_key_env"
+            )
         if name in RESERVED_RESOURCES or name.startswith("slurm_"):
             raise ValueError(
                 f"invalid config at providers.{name}: the provider's name is also its Snakemake resource "
                 f"(--resources {name}=N), and {name!r} is one of Snakemake's own; rename the provider"
             )
     return config
+
+
+def _numbers(value, where: str = ""):
+    """(key path, number) of every float in a config, nested ones included."""
+    if isinstance(value, float):
+        yield where or "(top level)", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _numbers(item, f"{where}[{i}]")
 
 
 def read_config_file(path: str | Path) -> dict:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 from daydream.errors import InputError, row_error
+from daydream.fileio import read_bytes
 
 TRUE_WORDS = {"true", "1"}
 FALSE_WORDS = {"false", "0"}
@@ -16,7 +18,7 @@ def read_text(path: Path) -> str:
     """Read a UTF-8 text file; a BOM is dropped, invalid bytes name the line they are on."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # below a data root, never through a link (fileio.py)
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
     try:
@@ -97,9 +99,12 @@ def parse_optional_float(row: dict, field: str, path: Path) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise row_error(f"expected a number, got {value!r}", row, path, field) from None
+    if not math.isfinite(number) or number < 0:
+        raise row_error(f"expected a finite number >= 0, got {value!r}", row, path, field)
+    return number
 
 
 def check_unique(rows: list[dict], field: str, path: Path) -> None:

@@ -5,7 +5,9 @@ everything from a response is escaped."""
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
+
+from daydream.errors import InputError
+from daydream.fileio import read_text
 
 EXCERPT_CHARS = 600
 
@@ -19,8 +21,13 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0
 
 
 def _read(path, limit: int | None = None) -> str:
+    """A stored text (an essay, an evaluator's response); '' when missing, a note when refused."""
+    if not path or path != path:  # no path, or NaN from a table
+        return ""
     try:
-        text = Path(str(path)).read_text(encoding="utf-8", errors="replace")
+        text = read_text(str(path), errors="replace")
+    except InputError as exc:  # a link where the store follows none
+        return f"[not shown: {exc}]"
     except OSError:
         return ""
     return text if limit is None or len(text) <= limit else text[:limit] + " ..."

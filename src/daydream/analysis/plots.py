@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from daydream.fileio import write_atomic
+
 
 def score_boxplot(scores, group: str, title: str, out: str | Path) -> None:
     """One box per value of `group` (points overlaid), scores on a fixed 0-10 axis."""
@@ -26,10 +28,7 @@ def score_boxplot(scores, group: str, title: str, out: str | Path) -> None:
     ax.set_ylim(-0.5, 10.5)
     ax.set_ylabel("score (0-10)")
     ax.set_title(title)
-    fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def agreement_plot(agreement, out: str | Path) -> None:
@@ -55,10 +54,20 @@ def agreement_plot(agreement, out: str | Path) -> None:
     ax.set_xlabel("essays, by spread")
     ax.set_ylabel("spread between evaluators (points)")
     ax.set_title("Evaluator agreement per essay")
+    _save(fig, out)
+
+
+def _save(fig, out: str | Path) -> None:
+    """The figure as a PNG, written atomically (and never through a link: fileio.py)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
+    write_atomic(out, buffer.getvalue())
 
 
 def with_evaluator(scores):

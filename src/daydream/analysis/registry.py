@@ -236,7 +236,7 @@ def write_results(
 ) -> dict:
     """Every registered table, from a cohort's generations (its membership rows) or from the
     whole store; returns them by name."""
-    from daydream.store.fileio import write_atomic
+    from daydream.fileio import write_atomic
 
     out_dir = Path(out_dir)
     evaluation_ids = None if membership is None else [r.gen_id for r in membership if r.stage == "evaluation"]

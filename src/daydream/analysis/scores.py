@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daydream.store.fileio import read_json_object
+from daydream.analysis.status import failure_reason
+from daydream.errors import InputError
+from daydream.fileio import exists, listdir, read_json_object, read_text
 from daydream.store.layout import METADATA, PARSED, RAW, StoreLayout
-from daydream.store.metadata import ancestors, model_of, template_of
+from daydream.store.metadata import ancestors, model_of, number, template_of, value
+from daydream.text.parsers import ParseError, parse_score
 
 SCORE_COLUMNS = [
     "gen_id",
@@ -29,11 +32,9 @@ ESSAY_KEYS = ["parent_gen_id", "combo_id", "draft_template", "generation_templat
 
 
 def _score_or_error(store: StoreLayout, gen_dir: Path, meta: dict) -> tuple[float | None, str]:
-    from daydream.text.parsers import ParseError, parse_score
-
     parsed = gen_dir / PARSED
-    if parsed.is_file():
-        text = parsed.read_text(encoding="utf-8", errors="replace").strip()
+    if exists(parsed):
+        text = read_text(parsed, errors="replace").strip()
         try:
             score = float(text)
         except ValueError:
@@ -41,65 +42,81 @@ def _score_or_error(store: StoreLayout, gen_dir: Path, meta: dict) -> tuple[floa
         if not 0.0 <= score <= 10.0:
             return None, f"score {score:g} outside 0-10"
         return score, ""
-    from daydream.analysis.status import failure_reason
-
     reason = failure_reason(store.job_log_dir("evaluation", gen_dir.name))
     if reason:
         return None, f"failed: {reason}"
     raw = gen_dir / RAW
-    if not raw.is_file():
+    if not exists(raw):
         return None, "no raw.txt and no parsed.txt"
-    parser = meta.get("parser_name")
-    if meta.get("truncated"):
+    if meta.get("truncated") is True:
         return None, "parsed.txt missing: response truncated"
     try:
-        parse_score(raw.read_text(encoding="utf-8", errors="replace"), parser or "")
+        parse_score(read_text(raw, errors="replace"), value(meta, "parser_name", path=gen_dir / METADATA))
     except ParseError as exc:
         return None, f"parsed.txt missing: {exc}"
     return None, "parsed.txt missing: generate job not run"
 
 
+def _lineage(store: StoreLayout, meta: dict, parent_id: str) -> dict:
+    """The essay and draft an evaluation scores, found by stage name up its lineage."""
+    lineage = ancestors(store, "evaluation", meta)
+    essay_id, essay = lineage.get("essay", (parent_id, {}))
+    draft_id, draft = lineage.get("draft", ("", {}))
+    essay_file = store.gen_dir("essay", essay_id) / METADATA
+    draft_file = store.gen_dir("draft", draft_id) / METADATA
+    return {
+        "parent_gen_id": essay_id,
+        "combo_id": value(draft, "combo_id", path=draft_file) or value(essay, "combo_id", path=essay_file),
+        "draft_template": template_of(draft, "draft", draft_file) or value(essay, "draft_template", path=essay_file),
+        "generation_template": template_of(essay, "essay", essay_file),
+        "generation_model": model_of(draft, draft_file) or model_of(essay, essay_file),
+        "generation_response_path": store.gen_file("essay", essay_id, PARSED) if "essay" in lineage else "",
+    }
+
+
+def _row(store: StoreLayout, gen_dir: Path, meta: dict, essay_cache: dict) -> dict:
+    path = gen_dir / METADATA
+    parent_id = value(meta, "parent_gen_id", path=path)
+    if parent_id not in essay_cache:
+        essay_cache[parent_id] = _lineage(store, meta, parent_id)
+    lineage = dict(essay_cache[parent_id])
+    if not lineage["combo_id"]:
+        lineage["combo_id"] = value(meta, "combo_id", path=path)
+    replicate = number(meta, "replicate", path)
+    score, error = _score_or_error(store, gen_dir, meta)
+    return {
+        "gen_id": value(meta, "gen_id", path=path) or gen_dir.name,
+        "cohort_id": value(meta, "cohort_id", path=path),
+        "evaluation_template": value(meta, "template_id", path=path),
+        "evaluation_llm_model": model_of(meta, path),
+        "replicate": int(replicate) if replicate else 1,
+        "score": score,
+        "error": error,
+        **lineage,
+        "evaluation_response_path": str(gen_dir / RAW),
+    }
+
+
 def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -> list[dict]:
-    """One row per evaluation: the given ones (a cohort's), or every one in the store."""
+    """One row per evaluation: the given ones (a cohort's), or every one in the store. A store
+    file that cannot be read as it should (a field of the wrong type, a link) makes that
+    evaluation's row an error naming the file and the field, not a failed table."""
     store = StoreLayout(data_root)
     rows = []
     essay_cache: dict[str, dict] = {}
     if evaluation_ids is None:
-        folders = sorted(store.stage_dir("evaluation").glob("*/"))
+        names = sorted(name for name in listdir(store.stage_dir("evaluation")) if not name.startswith("."))
     else:
-        folders = [store.gen_dir("evaluation", gen_id) for gen_id in evaluation_ids]
-    for gen_dir in folders:
-        meta = read_json_object(gen_dir / METADATA)
-        if not meta:
-            continue
-        parent_id = meta.get("parent_gen_id") or ""
-        if parent_id not in essay_cache:
-            # the essay and draft of this evaluation, found by stage name up its lineage
-            lineage = ancestors(store, "evaluation", meta)
-            essay_id, essay = lineage.get("essay", (parent_id, {}))
-            draft = lineage.get("draft", ("", {}))[1]
-            essay_cache[parent_id] = {
-                "parent_gen_id": essay_id,
-                "combo_id": draft.get("combo_id") or essay.get("combo_id") or meta.get("combo_id") or "",
-                "draft_template": template_of(draft, "draft") or essay.get("draft_template") or "",
-                "generation_template": template_of(essay, "essay"),
-                "generation_model": model_of(draft) or model_of(essay),
-                "generation_response_path": store.gen_file("essay", essay_id, PARSED) if "essay" in lineage else "",
-            }
-        score, error = _score_or_error(store, gen_dir, meta)
-        rows.append(
-            {
-                "gen_id": meta.get("gen_id") or gen_dir.name,
-                "cohort_id": meta.get("cohort_id") or "",
-                "evaluation_template": meta.get("template_id") or "",
-                "evaluation_llm_model": model_of(meta),
-                "replicate": meta.get("replicate") or 1,
-                "score": score,
-                "error": error,
-                **essay_cache[parent_id],
-                "evaluation_response_path": str(gen_dir / RAW),
-            }
-        )
+        names = list(evaluation_ids)
+    for gen_id in names:
+        gen_dir = store.gen_dir("evaluation", gen_id)
+        try:
+            meta = read_json_object(gen_dir / METADATA)
+            if not meta:
+                continue
+            rows.append(_row(store, gen_dir, meta, essay_cache))
+        except InputError as exc:
+            rows.append({**dict.fromkeys(SCORE_COLUMNS, ""), "gen_id": gen_id, "score": None, "error": str(exc)})
     return rows
 
 

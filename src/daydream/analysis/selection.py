@@ -4,15 +4,13 @@ and the selection file made from it; export chosen essays into a folder a person
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 from daydream.errors import InputError
+from daydream.fileio import exists, read_bytes, read_json_object, register_root, write_atomic
 from daydream.ids import is_safe_id, unsafe_id_message
-from daydream.store.fileio import write_atomic
-from daydream.store.layout import METADATA, PARSED, PROMPT, StoreLayout
-from daydream.store.metadata import ancestors, model_of, template_of
+from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, StoreLayout
+from daydream.store.metadata import ancestors, model_of, template_of, value
 
 CANDIDATE_COLUMNS = [
     "selected",
@@ -109,17 +107,17 @@ def selected_from_candidates(path: Path) -> list[str]:
     """The essays marked selected (true/1/yes) in an edited candidate list, in its order."""
     from daydream.tables import read_table
 
-    chosen = []
+    chosen: dict[str, None] = {}
     for row in read_table(path, ["selected", "essay_gen_id"]):
         if row["selected"].strip().lower() in {"true", "1", "yes", "x"}:
             if not is_safe_id(row["essay_gen_id"]):
                 raise InputError(
                     unsafe_id_message(row["essay_gen_id"]), file=path, row=row["_row"], field="essay_gen_id"
                 )
-            chosen.append(row["essay_gen_id"])
+            chosen[row["essay_gen_id"]] = None
     if not chosen:
         raise InputError("no row is marked selected (true)", file=path, field="selected")
-    return chosen
+    return list(chosen)
 
 
 def selection_text(chosen: list[str], how: str) -> str:
@@ -128,33 +126,35 @@ def selection_text(chosen: list[str], how: str) -> str:
 
 def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: str | Path) -> list[Path]:
     """One folder per essay: its text, its draft, both prompts, and its evaluations (scores and
-    the evaluators' responses), with a summary.md to read first."""
+    the evaluators' responses), with a summary.md to read first. Nothing is read from the store
+    or written under the output folder through a symbolic link (fileio.py)."""
     store = StoreLayout(data_root)
     out_dir = Path(out_dir)
+    register_root(out_dir)  # below it, as below a data root: no write through a link
     written = []
     for essay_id in essay_ids:
         essay_dir = store.gen_dir("essay", essay_id)
-        if not (essay_dir / PARSED).is_file():
+        if not exists(essay_dir / PARSED):
             raise InputError(f"essay {essay_id} has no parsed.txt in the store", file=essay_dir / PARSED)
-        meta = json.loads((essay_dir / METADATA).read_text(encoding="utf-8"))
+        meta_path = essay_dir / METADATA
+        meta = read_json_object(meta_path)
         lineage = ancestors(store, "essay", meta)
         target = out_dir / essay_id
-        target.mkdir(parents=True, exist_ok=True)
         copies = {"essay.txt": essay_dir / PARSED, "essay_prompt.txt": essay_dir / PROMPT}
-        if "draft" in lineage:
-            draft_dir = store.gen_dir("draft", lineage["draft"][0])
+        draft_id, draft_meta = lineage.get("draft", ("", {}))
+        if draft_id:
+            draft_dir = store.gen_dir("draft", draft_id)
             copies.update({"draft.txt": draft_dir / PARSED, "draft_prompt.txt": draft_dir / PROMPT})
         for name, source in copies.items():
-            if source.is_file():
-                shutil.copyfile(source, target / name)
+            if exists(source):
+                write_atomic(target / name, read_bytes(source))
         rows = scores[scores["parent_gen_id"] == essay_id] if not scores.empty else scores
         lines = [f"# Essay {essay_id}", ""]
-        draft_meta = lineage.get("draft", ("", {}))[1]
-        essay_template = template_of(meta, "essay") or "?"
+        draft_path = store.gen_dir("draft", draft_id) / METADATA
+        combo = value(draft_meta, "combo_id", path=draft_path) or value(meta, "combo_id", path=meta_path)
         lines.append(
-            f"combo {draft_meta.get('combo_id') or meta.get('combo_id') or '?'}; draft template "
-            f"{template_of(draft_meta, 'draft') or '?'}; essay template {essay_template}; "
-            f"model {model_of(meta) or '?'}"
+            f"combo {combo or '?'}; draft template {template_of(draft_meta, 'draft', draft_path) or '?'}; "
+            f"essay template {template_of(meta, 'essay', meta_path) or '?'}; model {model_of(meta, meta_path) or '?'}"
         )
         lines += ["", "| evaluation | template | model | replicate | score |", "|---|---|---|---|---|"]
         for _, row in rows.iterrows():
@@ -163,10 +163,9 @@ def export_essays(data_root: str | Path, essay_ids: list[str], scores, out_dir: 
                 f"| {row['gen_id']} | {row['evaluation_template']} | {row['evaluation_llm_model']} | "
                 f"{row['replicate']} | {score or row['error']} |"
             )
-            raw = Path(str(row["evaluation_response_path"]))
-            if raw.is_file():
-                (target / "evaluations").mkdir(exist_ok=True)
-                shutil.copyfile(raw, target / "evaluations" / f"{row['gen_id']}.txt")
+            raw = store.gen_dir("evaluation", row["gen_id"]) / RAW
+            if is_safe_id(str(row["gen_id"])) and exists(raw):
+                write_atomic(target / "evaluations" / f"{row['gen_id']}.txt", read_bytes(raw))
         write_atomic(target / "summary.md", "\n".join(lines) + "\n")
         written.append(target)
     return written

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daydream.fileio import exists, listdir, read_json_object, read_text
 from daydream.stages import STAGES
-from daydream.store.fileio import read_json_object
 from daydream.store.layout import JOB_LOGS, METADATA, PARSED, StoreLayout
-from daydream.store.metadata import model_of
+from daydream.store.metadata import model_of, number, value
 
 ERROR_PREFIX = "error: "  # how runner.job_log records the exception that stopped a job
 
@@ -46,8 +46,8 @@ def failure_reason(log_dir: Path) -> str | None:
     """The error that stopped the generation's last job (generate, else prompt), if any."""
     for job in JOB_LOGS:
         try:
-            lines = (log_dir / f"{job}.log").read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+            lines = read_text(log_dir / f"{job}.log", errors="replace").splitlines()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             continue
         errors = [line[len(ERROR_PREFIX) :] for line in lines if line.startswith(ERROR_PREFIX)]
         if errors:
@@ -62,7 +62,7 @@ def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
     status = CohortStatus(cohort_id)
     for row in rows:
         status.planned[row.stage] += 1
-        if (store.gen_dir(row.stage, row.gen_id) / PARSED).is_file():
+        if exists(store.gen_dir(row.stage, row.gen_id) / PARSED):
             status.done[row.stage] += 1
         else:
             reason = failure_reason(store.job_log_dir(row.stage, row.gen_id))
@@ -143,24 +143,24 @@ def spend_rows(metadata_paths) -> list[dict]:
         metadata = read_json_object(path)
         if metadata.get("mode") != "llm":
             continue
-        stage = metadata.get("stage") or Path(path).parent.parent.name
-        model_id = model_of(metadata) or metadata.get("model") or ""
-        provider = metadata.get("provider") or ""
+        stage = value(metadata, "stage", path=path) or Path(path).parent.parent.name
+        model_id = model_of(metadata, path) or value(metadata, "model", path=path)
+        provider = value(metadata, "provider", path=path)
         row = totals.setdefault(
             (stage, model_id),
             dict(zip(SPEND_COLUMNS, [stage, model_id, provider, 0, 0, 0, 0.0, 0, 0, 0.0], strict=True)),
         )
-        if paid_elsewhere(metadata, metadata.get("gen_id") or Path(path).parent.name):
+        cost = number(metadata, "cost", path)
+        if paid_elsewhere(metadata, value(metadata, "gen_id", path=path) or Path(path).parent.name):
             row["reused_calls"] += 1
-            if isinstance(metadata.get("cost"), int | float):
-                row["reused_cost_usd"] += metadata["cost"]
+            row["reused_cost_usd"] += cost or 0.0
             continue
-        usage = metadata.get("usage") or {}
+        usage = metadata.get("usage") if isinstance(metadata.get("usage"), dict) else {}
         row["calls"] += 1
-        row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-        row["completion_tokens"] += int(usage.get("completion_tokens") or 0)
-        if isinstance(metadata.get("cost"), int | float):
-            row["cost_usd"] += metadata["cost"]
+        row["prompt_tokens"] += int(number(usage, "prompt_tokens", path) or 0)
+        row["completion_tokens"] += int(number(usage, "completion_tokens", path) or 0)
+        if cost is not None:
+            row["cost_usd"] += cost
         elif provider != "offline":
             row["unpriced_calls"] += 1
     order = {stage: i for i, stage in enumerate(STAGES)}
@@ -168,7 +168,13 @@ def spend_rows(metadata_paths) -> list[dict]:
 
 
 def store_metadata_paths(data_root: str | Path):
-    return sorted(StoreLayout(data_root).gens_dir.glob(f"*/*/{METADATA}"))
+    store = StoreLayout(data_root)
+    return [
+        store.gen_dir(stage, gen_id) / METADATA
+        for stage in STAGES
+        for gen_id in sorted(listdir(store.stage_dir(stage)))
+        if not gen_id.startswith(".")
+    ]
 
 
 def cohort_metadata_paths(data_root: str | Path, rows):

@@ -7,8 +7,11 @@ import re
 from pathlib import Path
 from urllib.parse import urlparse
 
-# text shaped like a credential: a bearer token, or an sk-... key (OpenAI, OpenRouter, Anthropic)
-_SECRET_SHAPES = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\bsk-[A-Za-z0-9_-]{8,}")
+# text shaped like a credential: a bearer or basic token, an sk-... key (OpenAI, OpenRouter,
+# Anthropic), or the user:password of a URL
+_SECRET_SHAPES = re.compile(
+    r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}|\bsk-[A-Za-z0-9_-]{8,}|(\w+://)[^\s/:@]+:[^\s/@]+@"
+)
 
 
 def api_key_from(env_name: str | None, dotenv: Path = Path(".env")) -> str | None:
@@ -45,4 +48,6 @@ def redact(text: str, secrets=()) -> str:
         for form in sorted({secret or "", (secret or "").strip()}, key=len, reverse=True):
             if len(form) >= 4:
                 text = text.replace(form, "[redacted]")
-    return _SECRET_SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+    return _SECRET_SHAPES.sub(
+        lambda m: (m.group(1) or m.group(2) or "") + "[redacted]" + ("@" if m.group(2) else ""), text
+    )

@@ -149,9 +149,16 @@ class CallEngine:
                 if self._futures.get((call.stage, call.gen_id, call.key)) is future:
                     del self._futures[(call.stage, call.gen_id, call.key)]
 
-    def shutdown(self) -> None:
-        """Cancel calls not started yet; let the ones in flight finish and archive their response
-        (they are paid for), without further retries."""
+    def stop(self) -> None:
+        """Stop paying, at once (safe in a signal handler): no new call starts, calls not started
+        yet are cancelled (their jobs fail fast), calls waiting for a backoff or a rate-limit turn
+        give up, and calls in flight finish and archive their response (they are paid for)."""
         self._closing.set()
         for pool in list(self._pools.values()):
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        """stop(), then wait for the calls in flight."""
+        self.stop()
+        for pool in list(self._pools.values()):
+            pool.shutdown(wait=True)

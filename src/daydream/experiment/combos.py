@@ -10,9 +10,10 @@ from pathlib import Path
 
 from daydream.errors import InputError, row_error
 from daydream.experiment.definition import LEVELS, Experiment
+from daydream.fileio import exists, read_text, write_atomic
 from daydream.ids import combo_id as compute_combo_id
 from daydream.ids import is_safe_id, unsafe_id_message
-from daydream.store.fileio import write_atomic
+from daydream.store.locks import StoreLock
 from daydream.tables import read_table
 
 MAPPING_COLUMNS = ["combo_id", "version", "concept_id", "description_level", "k_max", "created_at"]
@@ -91,19 +92,16 @@ def update_combo_mappings(path: Path, combos: list[Combo], created_at: str) -> i
     An existing combo id whose concepts, level or k_max differ is a collision error. Runs that
     share the data root (other checkouts, other cohorts) append under a file lock, so no
     process's combos are lost."""
-    from filelock import FileLock
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_name(f".{path.name}.lock")):
+    with StoreLock(path.with_name(f".{path.name}.lock")):
         return _append_new_combos(path, combos, created_at)
 
 
 def _append_new_combos(path: Path, combos: list[Combo], created_at: str) -> int:
     existing: dict[str, tuple] = {}
     old_text = ""
-    if path.exists():
-        old_text = path.read_text(encoding="utf-8")
+    if exists(path):
+        old_text = read_text(path)
         for row in read_table(path, MAPPING_COLUMNS[:5]):
             key = existing.setdefault(row["combo_id"], (set(), row["description_level"], row["k_max"]))
             key[0].add(row["concept_id"])

@@ -21,7 +21,7 @@ from pathlib import Path
 from daydream.errors import InputError
 from daydream.experiment.combos import Combo, make_combo
 from daydream.experiment.definition import Experiment
-from daydream.store.fileio import write_json_atomic
+from daydream.fileio import read_json_object, write_json_atomic
 from daydream.store.layout import StoreLayout
 
 
@@ -143,6 +143,19 @@ def _solve_cover(n: int, k: int, t: int, time_limit_s: float) -> CoverSolution:
     return CoverSolution(sorted(chosen), size, lower, status, round(time.monotonic() - started, 3), comb(n, k))
 
 
+def _cached(data: dict, key: dict, n: int, k: int, t: int) -> CoverSolution | None:
+    """The cached solution, when it is one for this key and really a cover (a cache file edited or
+    cut short is solved again, never trusted)."""
+    if data.get("key") != key or not isinstance(data.get("solution"), dict):
+        return None
+    try:
+        solution = CoverSolution(**{**data["solution"], "blocks": [tuple(b) for b in data["solution"]["blocks"]]})
+        blocks_ok = all(len(b) == k and all(isinstance(i, int) and 0 <= i < n for i in b) for b in solution.blocks)
+        return solution if blocks_ok and is_cover(solution.blocks, n, t) else None
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
 def cover_cache_path(data_root: Path, key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return StoreLayout(data_root).cover_cache(digest)
@@ -162,10 +175,8 @@ def cover_combos(
     key = {"concepts": active, "k": k_max, "t": t, "time_limit_s": time_limit_s}
     cache = cover_cache_path(experiment.data_root, key)
     solution = None
-    if use_cache and cache.exists():
-        data = json.loads(cache.read_text(encoding="utf-8"))
-        if data.get("key") == key:
-            solution = CoverSolution(**{**data["solution"], "blocks": [tuple(b) for b in data["solution"]["blocks"]]})
+    if use_cache:
+        solution = _cached(read_json_object(cache), key, n, k_max, t)
     if solution is None:
         solution = solve_cover(n, k_max, t, time_limit_s)
         if use_cache:

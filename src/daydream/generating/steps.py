@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from daydream import fileio
 from daydream.calling.engine import Call
+from daydream.fileio import write_atomic, write_json_atomic
 from daydream.ids import MEMBERSHIP_COLUMNS
 from daydream.planning.specs import GenerationSpec
 from daydream.stages import PARENT_STAGE
 from daydream.store.archive import import_unarchived_raw, keep_raw_before_overwrite, request_key
-from daydream.store.fileio import write_atomic, write_json_atomic
 from daydream.store.responses import Found
 from daydream.tables import read_text
 from daydream.text.parsers import parsed_text
@@ -164,6 +165,6 @@ def generate(
 
 def _same_text(path: str, text: str) -> bool:
     try:
-        return Path(path).read_text(encoding="utf-8") == text
-    except (OSError, UnicodeDecodeError):
+        return fileio.read_text(path) == text
+    except (FileNotFoundError, UnicodeDecodeError):
         return False

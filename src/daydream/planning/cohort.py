@@ -17,6 +17,7 @@ from daydream import ids
 from daydream.errors import InputError
 from daydream.experiment.combos import Combo, all_combos, read_selected_combos
 from daydream.experiment.definition import Experiment, resolve_description
+from daydream.fileio import exists
 from daydream.planning.stored import (
     CuratedEssay,
     StoredEssay,
@@ -76,7 +77,7 @@ def plan_cohort(
     possible."""
     store = StoreLayout(experiment.data_root)
     explicit = ids.cohort_override(settings.cohort_id, env_cohort)
-    selected_essays = store.selected_essays.exists()
+    selected_essays = exists(store.selected_essays)
     if settings.curated_mode == "evaluate":
         if not selected_essays:
             raise InputError(
@@ -98,7 +99,7 @@ def plan_cartesian(
     max_generations: int | None,
 ) -> Cohort:
     selection = None
-    if store.selected_combos.exists():
+    if exists(store.selected_combos):
         combos = read_selected_combos(store.selected_combos, experiment)
         selection = {"method": "selected_combo_mappings", "size": len(combos)}
     elif settings.combo_selection == "cover":
@@ -123,12 +124,13 @@ def plan_curated(
 ) -> Cohort:
     """The selected essays' drafts and essays again (new generations under this cohort's ids),
     with the templates and models their store metadata names."""
-    curated = read_curated_essays(store, read_selected_essays(store.selected_essays))
+    essay_ids = read_selected_essays(store.selected_essays, max_generations)
+    given = {"draft": len(essay_ids), "essay": len(essay_ids) * experiment.replicates["essay"]}
+    check_cube_size(cube_counts(experiment, 0, given), max_generations)  # before any metadata is read
+    curated = read_curated_essays(store, essay_ids)
     check_curated_references(experiment, curated)
     combo_ids = list(dict.fromkeys(c.combo_id for c in curated))
     combos = combos_from_mappings(store, combo_ids, experiment, {c.combo_id: c.essay_gen_id for c in curated})
-    given = {"draft": len(curated), "essay": len(curated) * experiment.replicates["essay"]}
-    check_cube_size(cube_counts(experiment, len(combos), given), max_generations)
     check_descriptions(experiment, combos)
     templates = {
         **_active_templates(experiment),
@@ -144,9 +146,10 @@ def plan_rescore(
     experiment: Experiment, store: StoreLayout, explicit: str | None, max_generations: int | None
 ) -> Cohort:
     """The stored essays listed, evaluated as they are: only the stages after them are made."""
-    essays = check_stored_essays(store, read_selected_essays(store.selected_essays))
-    counts = cube_counts(experiment, 0, {"draft": 0, "essay": len(essays)})
+    essay_ids = read_selected_essays(store.selected_essays, max_generations)
+    counts = cube_counts(experiment, 0, {"draft": 0, "essay": len(essay_ids)})
     check_cube_size({**counts, "essay": 0}, max_generations)  # the stored essays are not made again
+    essays = check_stored_essays(store, essay_ids)
     templates = {name: [] for name in STORED_STAGES} | {
         name: names for name, names in _active_templates(experiment).items() if name not in STORED_STAGES
     }

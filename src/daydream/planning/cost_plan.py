@@ -14,10 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from daydream.fileio import exists, read_json_object, read_text, write_atomic
 from daydream.planning.specs import GenerationSpec, SpecIndex
 from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.archive import request_key
-from daydream.store.fileio import read_json_object, write_atomic
 from daydream.store.index import index_of, read_record
 from daydream.store.layout import METADATA, PARSED, PLAN, REDO, StoreLayout
 from daydream.store.responses import own_response
@@ -132,8 +132,8 @@ def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) ->
         path = store.gen_file(stage, gen_id, PARSED)
         if path not in file_texts:
             try:
-                file_texts[path] = Path(path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                file_texts[path] = read_text(path)
+            except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
                 file_texts[path] = None
         return file_texts[path]
 
@@ -234,7 +234,7 @@ def cost_plan(
             if outlook is not None and outlook.text is not None:
                 total += len(outlook.text)
                 continue
-            if Path(path).is_file():  # stored (a re-scoring cohort's are all stored)
+            if exists(path):  # stored (a re-scoring cohort's are all stored)
                 total += _file_chars(path, chars)
                 continue
             parent = gens.get((stage, gen.parents[stage]))
@@ -310,12 +310,15 @@ def plan_csv(plan: CostPlan) -> str:
 
 
 def format_plan(plan: CostPlan) -> str:
-    header = f"{'stage':<11}{'model':<24}{'calls':>7}{'pending':>9}{'in tokens':>12}{'out tokens':>12}{'cost $':>11}"
+    header = (
+        f"{'stage':<11}{'model':<24}{'calls':>7}{'pending':>9}{'reused':>8}{'in tokens':>12}{'out tokens':>12}"
+        f"{'cost $':>11}"
+    )
     lines = [header]
     for line in plan.lines:
         cost = "no price" if line.cost is None else f"{line.cost:.4f}"
         lines.append(
-            f"{line.stage:<11}{line.model_id[:23]:<24}{line.calls:>7}{line.pending:>9}"
+            f"{line.stage:<11}{line.model_id[:23]:<24}{line.calls:>7}{line.pending:>9}{line.reused:>8}"
             f"{round(line.input_tokens):>12,}{round(line.output_tokens):>12,}{cost:>11}"
         )
     lines.append(plan.summary())

@@ -16,6 +16,7 @@ from daydream.calling.providers import Endpoint, check_endpoints, endpoint, prov
 from daydream.config import results_dir, validate_config
 from daydream.errors import InputError
 from daydream.experiment.definition import Experiment, check_experiment_axes, load_experiment
+from daydream.fileio import exists
 from daydream.planning.cohort import Cohort, CohortSettings, plan_cohort, settings_from_config
 from daydream.planning.specs import SpecIndex
 from daydream.stages import GEN_ID_PATTERN, STAGES
@@ -78,7 +79,7 @@ class Setup:
     @property
     def combo_inputs(self) -> list[str]:
         paths = [self.store.raw_table("concepts_metadata")]
-        if self.store.selected_combos.exists():
+        if exists(self.store.selected_combos):
             paths.append(self.store.selected_combos)
         return [str(p) for p in paths]
 
@@ -86,7 +87,7 @@ class Setup:
     def table_inputs(self) -> list[str]:
         names = [f"{stage}_templates" for stage in STAGES] + ["llm_models", "replication_config"]
         paths = [self.store.raw_table(name) for name in names]
-        if self.store.selected_essays.exists():
+        if exists(self.store.selected_essays):
             paths.append(self.store.selected_essays)
         return [str(p) for p in paths]
 
@@ -137,6 +138,7 @@ class Setup:
         would be too late). For the cohort's generations the request is the one it will send;
         for others the one the config would send for their stage and model. Returns the records
         written."""
+        self.check_store_folders()
         index = index_of(self.store)
         index.refresh()
         holding = index.folders_with_responses()
@@ -145,7 +147,7 @@ class Setup:
         cohort = {f"{row.stage}/{row.gen_id}": row for row in rows}
         written = []
         for folder in index.gen_folders():
-            if folder in holding or not (self.store.path / "gens" / folder / RAW).is_file():
+            if folder in holding or not exists(self.store.path / "gens" / folder / RAW):
                 continue
             stage, gen_id = folder.split("/", 1)
             row = cohort.get(folder)
@@ -163,6 +165,16 @@ class Setup:
             index.refresh()
             print(f"archived {len(written)} raw.txt found without an archived response", file=sys.stderr)
         return written
+
+    def check_store_folders(self) -> None:
+        """The folders this run writes into (through Snakemake too: its job logs and outputs) are
+        no links (fileio.py), checked before any job."""
+        store, cohort = self.store, self.cohort_id
+        folders = [store.gens_dir, store.cohorts_dir, store.path / "logs", store.state_dir, store.tasks_dir]
+        folders += [store.cohort_dir(cohort), Path(store.reports_dir(cohort)), store.path / "logs" / "cohorts"]
+        folders += [store.path / "logs" / "cohorts" / cohort, *(store.stage_dir(stage) for stage in STAGES)]
+        for folder in folders:
+            exists(folder)  # a link is refused, naming it
 
     def _stored_request(self, stage: str, gen_id: str) -> tuple[Request | None, int]:
         """The request the config would send for a stored generation outside the cohort (its

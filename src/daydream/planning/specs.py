@@ -13,9 +13,9 @@ from pathlib import Path
 from daydream.calling.providers import OFFLINE, Endpoint, resolve_endpoint
 from daydream.experiment.combos import Combo
 from daydream.experiment.definition import Experiment, resolve_description
+from daydream.fileio import exists, read_json_object
 from daydream.stages import STAGE_MODEL
 from daydream.store.archive import Request
-from daydream.store.fileio import read_json_object
 from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, REDO, StoreLayout
 from daydream.store.membership import MembershipRow, read_membership
 from daydream.tables import read_text
@@ -107,7 +107,7 @@ class GenerationSpec:
         answer (the marker stays: it says which of its responses are superseded); None when not
         marked."""
         marker = self.gen_dir / REDO
-        if not marker.is_file():
+        if not exists(marker):
             return None
         after = read_json_object(marker).get("after")
         return after if isinstance(after, str) and after else "0"

@@ -13,6 +13,7 @@ from daydream import ids
 from daydream.errors import InputError
 from daydream.experiment.combos import Combo, check_combo_row
 from daydream.experiment.definition import Experiment, check_inside, check_template_text
+from daydream.fileio import exists
 from daydream.store.layout import METADATA, PARSED, StoreLayout
 from daydream.store.metadata import value
 from daydream.tables import read_table, read_text
@@ -37,24 +38,31 @@ class StoredEssay:
     combo_id: str
 
 
-def read_selected_essays(path: Path) -> list[str]:
-    ids_seen: list[str] = []
+def read_selected_essays(path: Path, limit: int | None = None) -> list[str]:
+    """The gen_ids listed (one a line, # comments), each once, in order; more than `limit` of them
+    is refused as soon as it is known, before anything is read about them."""
+    ids_seen: dict[str, None] = {}
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
         if not ids.is_safe_id(text):
             raise InputError(ids.unsafe_id_message(text, "gen_id"), file=path, line=number, field="gen_id")
-        if text not in ids_seen:
-            ids_seen.append(text)
+        ids_seen[text] = None
+        if limit is not None and len(ids_seen) > limit:
+            raise InputError(
+                f"more than {limit:,} gen_ids listed (line {number}): more than max_generations allows",
+                file=path,
+                field="gen_id",
+            )
     if not ids_seen:
         raise InputError("no essay gen_ids listed", file=path)
-    return ids_seen
+    return list(ids_seen)
 
 
 def _read_metadata(store: StoreLayout, stage: str, gen_id: str) -> tuple[dict, Path]:
     path = store.gen_dir(stage, gen_id) / METADATA
-    if not path.is_file():
+    if not exists(path):
         raise InputError(f"{stage} {gen_id}: metadata.json not found in the gens store", file=path, field="metadata")
     try:
         return json.loads(read_text(path)), path
@@ -105,7 +113,7 @@ def check_stored_essays(store: StoreLayout, essay_ids: list[str]) -> list[Stored
     store's metadata or the original pipeline's: the essay's combo_id, else its draft's)."""
     essays = []
     for essay_id in essay_ids:
-        if not (store.gen_dir("essay", essay_id) / PARSED).is_file():
+        if not exists(store.gen_dir("essay", essay_id) / PARSED):
             raise InputError(
                 f"essay {essay_id} has no parsed.txt in the store, so it cannot be re-scored",
                 file=store.selected_essays,
@@ -144,7 +152,7 @@ def combos_from_mappings(
 ) -> list[Combo]:
     """Rebuild combos by id from combo_mappings.csv (curated mode)."""
     path = store.combo_mappings
-    if not path.exists():
+    if not exists(path):
         raise InputError("combo_mappings.csv is needed to rebuild curated drafts but does not exist", file=path)
     order = {c.concept_id: i for i, c in enumerate(experiment.concepts)}
     found: dict[str, list[dict]] = {}

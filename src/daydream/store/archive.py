@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from daydream.store.fileio import read_json_object, write_json_atomic
+from daydream.fileio import listdir, read_json_object, read_text, write_json_atomic
 from daydream.store.layout import METADATA, PROMPT, RAW, responses_dir
 
 # the key of a response whose prompt is unknown: kept, never the answer to any request
@@ -57,23 +57,17 @@ def own_records(gen_dir: Path, key: str, after: str | None = None) -> list[tuple
     """This generation's archived records for a request key, newest first; `after`: only those
     archived after that stamp (a generation marked for a new call)."""
     folder = responses_dir(gen_dir)
-    try:
-        names = sorted(
-            (name for name in folder.iterdir() if name.name.startswith(f"{key}-") and name.suffix == ".json"),
-            reverse=True,
-        )
-    except FileNotFoundError:
-        return []
+    names = sorted(
+        (name for name in listdir(folder) if name.startswith(f"{key}-") and name.endswith(".json")),
+        reverse=True,
+    )
     found = []
-    for path in names:
-        if after is not None and path.name[len(key) + 1 : -len(".json")] <= after:
+    for name in names:
+        if after is not None and name[len(key) + 1 : -len(".json")] <= after:
             continue
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(record, dict) and isinstance(record.get("text"), str):
-            found.append((path, record))
+        record = read_json_object(folder / name)
+        if isinstance(record.get("text"), str):
+            found.append((folder / name, record))
     return found
 
 
@@ -93,10 +87,11 @@ def archive_response(gen_dir: Path, key: str, record: dict) -> Path:
 def archived_texts(gen_dir: Path) -> set[str]:
     texts = set()
     folder = responses_dir(gen_dir)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        record = read_json_object(path)
-        if isinstance(record.get("text"), str):
-            texts.add(record["text"])
+    for name in sorted(listdir(folder)):
+        if name.endswith(".json") and not name.startswith("."):
+            record = read_json_object(folder / name)
+            if isinstance(record.get("text"), str):
+                texts.add(record["text"])
     return texts
 
 
@@ -122,15 +117,11 @@ def import_unarchived_raw(gen_dir: Path, request: Request, replicate: int) -> Pa
     so that it is never lost and answers the current request only when that request's prompt is
     the same text. Without a prompt beside it, it is kept as unattributed: never reused.
     Returns the record written, None when there was nothing to archive."""
-    raw = Path(gen_dir) / RAW
-    if not raw.is_file():
-        return None
-    text = raw.read_text(encoding="utf-8", errors="replace")
-    if text in archived_texts(gen_dir):
+    text = _text_or_none(Path(gen_dir) / RAW)
+    if text is None or text in archived_texts(gen_dir):
         return None
     metadata = read_json_object(Path(gen_dir) / METADATA)
-    prompt_path = Path(gen_dir) / PROMPT
-    prompt = prompt_path.read_text(encoding="utf-8", errors="replace") if prompt_path.is_file() else None
+    prompt = _text_or_none(Path(gen_dir) / PROMPT)
     answered = old_request(metadata, request)
     key = request_key(answered, prompt) if prompt is not None else UNATTRIBUTED
     usage = metadata.get("usage") if isinstance(metadata.get("usage"), dict) else {}
@@ -165,12 +156,8 @@ def import_unarchived_raw(gen_dir: Path, request: Request, replicate: int) -> Pa
 def keep_raw_before_overwrite(gen_dir: Path, new_text: str) -> Path | None:
     """Before raw.txt is replaced: a raw.txt that is in no record is archived (unattributed: its
     prompt may already be re-rendered), so nothing paid is ever overwritten."""
-    raw = Path(gen_dir) / RAW
-    try:
-        text = raw.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-    if text == new_text or text in archived_texts(gen_dir):
+    text = _text_or_none(Path(gen_dir) / RAW)
+    if text is None or text == new_text or text in archived_texts(gen_dir):
         return None
     record = {
         "request_key": UNATTRIBUTED,
@@ -180,6 +167,13 @@ def keep_raw_before_overwrite(gen_dir: Path, new_text: str) -> Path | None:
         "created_at": now_iso(),
     }
     return archive_response(gen_dir, UNATTRIBUTED, record)
+
+
+def _text_or_none(path: Path) -> str | None:
+    try:
+        return read_text(path, errors="replace")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 def _int(value) -> int:

@@ -13,15 +13,15 @@ index, never a response, and a damaged index is rebuilt."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from daydream.fileio import listdir, open_file, read_json_object
 from daydream.stages import STAGES
-from daydream.store.layout import METADATA, RAW, RESPONSES, StoreLayout
+from daydream.store.layout import METADATA, RESPONSES, StoreLayout
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -72,11 +72,9 @@ def stamp_of(name: str, key: str) -> str:
 
 
 def read_record(path: Path) -> dict | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    """An archive record; None when missing or no JSON object (a link is refused: fileio.py)."""
+    record = read_json_object(path)
+    return record or None
 
 
 def entry_from_file(store: StoreLayout, folder: str, path: Path, replicate: int) -> Entry | None:
@@ -96,11 +94,8 @@ def entry_from_file(store: StoreLayout, folder: str, path: Path, replicate: int)
 
 
 def _replicate(gen_dir: Path) -> int:
-    try:
-        value = json.loads((gen_dir / METADATA).read_text(encoding="utf-8")).get("replicate")
-        return value if isinstance(value, int) and value >= 1 else int(value or 1)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 1
+    value = read_json_object(gen_dir / METADATA).get("replicate")
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000 else 1
 
 
 def scan_folder(store: StoreLayout, folder: str) -> tuple[list[Entry], int]:
@@ -108,10 +103,10 @@ def scan_folder(store: StoreLayout, folder: str) -> tuple[list[Entry], int]:
     gen_dir = store.path / "gens" / folder
     archive = gen_dir / RESPONSES
     try:
-        mtime = archive.stat().st_mtime_ns
-        names = sorted(n for n in os.listdir(archive) if n.endswith(".json") and not n.startswith("."))
+        mtime = os.stat(archive, follow_symlinks=False).st_mtime_ns
     except OSError:
         return [], -1
+    names = sorted(n for n in listdir(archive) if n.endswith(".json") and not n.startswith("."))
     replicate = _replicate(gen_dir) if names else 1
     entries = [entry_from_file(store, folder, archive / name, replicate) for name in names]
     return [e for e in entries if e is not None], mtime
@@ -131,7 +126,8 @@ class ResponseIndex:
     def _connect(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # its folder made, and it and the file checked, without following a link (fileio.py)
+            os.close(open_file(self.path, os.O_RDWR | os.O_CREAT, 0o666))
             connection = sqlite3.connect(self.path, timeout=300, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA synchronous=OFF")
             self._local.connection = connection
@@ -183,10 +179,7 @@ class ResponseIndex:
         """Every generation folder of the store, as <stage>/<gen_id>."""
         folders = []
         for stage in STAGES:
-            try:
-                names = os.listdir(self.store.stage_dir(stage))
-            except OSError:
-                continue
+            names = listdir(self.store.stage_dir(stage))
             folders += [f"{stage}/{name}" for name in names if not name.startswith(".")]
         return folders
 
@@ -228,7 +221,7 @@ class ResponseIndex:
         for folder in self.gen_folders():
             present.add(folder)
             try:
-                mtime = os.stat(self.store.path / "gens" / folder / RESPONSES).st_mtime_ns
+                mtime = os.stat(self.store.path / "gens" / folder / RESPONSES, follow_symlinks=False).st_mtime_ns
             except OSError:
                 mtime = -1
             if known.get(folder) != mtime:
@@ -271,7 +264,7 @@ class ResponseIndex:
         """A response just archived (its file is written), and its folder's new state."""
         self.ensure()
         try:
-            mtime = os.stat(self.store.path / "gens" / entry.folder / RESPONSES).st_mtime_ns
+            mtime = os.stat(self.store.path / "gens" / entry.folder / RESPONSES, follow_symlinks=False).st_mtime_ns
         except OSError:
             mtime = -1
         self._write(
@@ -307,8 +300,3 @@ def index_of(store: StoreLayout) -> ResponseIndex:
         if index is None:
             index = _INDEXES[key] = ResponseIndex(store)
         return index
-
-
-def has_unarchived_raw(store: StoreLayout, folder: str, indexed: set[str]) -> bool:
-    """A raw.txt in a folder that holds no archived response (the original pipeline's store)."""
-    return folder not in indexed and (store.path / "gens" / folder / RAW).is_file()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from daydream.fileio import register_root
+
 # the files of one generation
 PROMPT = "prompt.txt"
 RAW = "raw.txt"
@@ -53,6 +55,7 @@ class StoreLayout:
     def __init__(self, data_root: str | Path):
         self.root = str(data_root).rstrip("/") or "."
         self.path = Path(self.root)
+        register_root(self.root)  # below it, no file is reached through a link (fileio.py)
 
     # ---- the experiment definition and curation inputs ------------------------------------
     @property

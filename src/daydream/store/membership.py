@@ -10,6 +10,7 @@ from pathlib import Path
 
 from daydream import ids
 from daydream.errors import InputError
+from daydream.fileio import read_text
 from daydream.stages import PARENT_STAGE, STAGES
 
 MEMBERSHIP_COLUMNS = ids.MEMBERSHIP_COLUMNS
@@ -69,7 +70,7 @@ def read_membership(path: Path) -> list[MembershipRow]:
     """Rows of a membership.csv. It is a generated file a user may edit, and its ids become
     paths: each one is checked like an id in the experiment tables."""
     rows = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in MEMBERSHIP_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:

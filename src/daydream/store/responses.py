@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
 from daydream.store.archive import archive_response, now_iso, own_records
 from daydream.store.index import Entry, index_of, read_record, stamp_of
 from daydream.store.layout import StoreLayout
+from daydream.store.locks import StoreLock
 
 REUSE_MODES = ("store", "cohort")  # config `reuse`
 
@@ -81,10 +80,8 @@ def archive(store: StoreLayout, stage: str, gen_id: str, key: str, slot: int, re
     return relative
 
 
-def request_lock(store: StoreLayout, key: str, slot: int) -> FileLock:
+def request_lock(store: StoreLayout, key: str, slot: int) -> StoreLock:
     """One lock per request key and slot across the data root: whoever holds it makes the call;
     everyone else (another thread, another cohort's run, a job on another node) waits and then
     finds the archived response."""
-    path = store.request_lock(key, slot)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(path)
+    return StoreLock(store.request_lock(key, slot))

@@ -8,31 +8,29 @@ process until it exits (a killed run's lock goes with it, no unlocking needed)."
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from daydream.store.fileio import write_json_atomic
+from daydream.errors import InputError
+from daydream.fileio import read_json_object, write_json_atomic
 from daydream.store.layout import RUN_LOCK, RUN_OWNER, StoreLayout
+from daydream.store.locks import Busy, StoreLock
 
 
 class CohortBusy(Exception):
     pass
 
 
-def acquire_run_lock(store: StoreLayout, cohort_id: str, checkout: str | Path) -> FileLock:
+def acquire_run_lock(store: StoreLayout, cohort_id: str, checkout: str | Path) -> StoreLock:
     """Hold the cohort's run lock (keep the returned lock referenced for the run's lifetime), or
     raise CohortBusy naming the run that holds it."""
     cohort_dir = store.cohort_dir(cohort_id)
-    cohort_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(cohort_dir / RUN_LOCK)
+    lock = StoreLock(cohort_dir / RUN_LOCK)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
+        lock.acquire(wait=False)
+    except Busy:
         raise CohortBusy(
             f"cohort {cohort_dir.name} is being run right now by another snakemake ({describe_owner(cohort_dir)}) "
             f"on this data root ({cohort_dir.parent.parent}). Each of its generations is made once: wait for that "
@@ -45,8 +43,9 @@ def acquire_run_lock(store: StoreLayout, cohort_id: str, checkout: str | Path) -
 
 def describe_owner(cohort_dir: Path) -> str:
     try:
-        owner = json.loads((cohort_dir / RUN_OWNER).read_text(encoding="utf-8"))
+        owner = read_json_object(cohort_dir / RUN_OWNER)
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(owner["since"])))
-        return f"pid {owner['pid']} on {owner['host']}, from {owner['checkout']}, since {started}"
-    except (OSError, ValueError, KeyError, TypeError):
+        pid, host, checkout = (str(owner[key])[:200] for key in ("pid", "host", "checkout"))
+        return f"pid {pid} on {host}, from {checkout}, since {started}"
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, InputError):
         return "owner unknown"

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from daydream.errors import InputError
+from daydream.fileio import write_atomic, write_json_atomic
 from daydream.store.archive import now_iso
-from daydream.store.fileio import write_atomic, write_json_atomic
 
 
 def cohort_step(step: str, settings: dict, out: Path) -> None:

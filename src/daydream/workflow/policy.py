@@ -5,12 +5,15 @@ internals); everything here takes that context and the plan, and is tested witho
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from daydream.errors import InputError
+from daydream.fileio import exists
 from daydream.store.layout import PROMPT
 
 # In a local run Snakemake runs at most cores + 5 jobs at once; generate jobs that wait on a
@@ -147,6 +150,26 @@ class RunPolicy:
         return bool({"all", "results", "plots"} & targets)
 
 
+def stop_paying_on_interrupt(stop: Callable[[], None], signals=(signal.SIGINT, signal.SIGTERM)) -> None:
+    """On Ctrl-C or SIGTERM, first stop paying (`stop`: no new call starts, queued calls and
+    calls waiting for a rate-limit turn are dropped, calls in flight finish and are archived),
+    then do what the signal did before (Snakemake's own handling: KeyboardInterrupt, or finishing
+    the running jobs). Installed from onstart, in the main thread, after Snakemake's scheduler
+    has set its own handlers."""
+    for number in signals:
+        previous = signal.getsignal(number)
+
+        def handler(signum, frame, previous=previous):
+            stop()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(number, handler)
+
+
 def after_failure(plan, index, membership: str, reports_dir: str, makes_results: bool, out=sys.stderr) -> None:
     """A run with failed jobs (with keep-going, after every job that could run): name the failed
     generations by reason, and, when the run was to make the score tables, write them anyway
@@ -154,10 +177,14 @@ def after_failure(plan, index, membership: str, reports_dir: str, makes_results:
     from daydream.analysis.registry import write_results
     from daydream.analysis.status import cohort_status, format_failures
 
-    if not Path(membership).is_file():
+    if not exists(membership):
         return
-    rows = list(index.load(membership).values())
-    status = cohort_status(plan.data_root, plan.cohort_id, rows)
+    try:
+        rows = list(index.load(membership).values())
+        status = cohort_status(plan.data_root, plan.cohort_id, rows)
+    except InputError as error:  # a store file that cannot be read as it should: say so, no traceback
+        print(f"the failed generations could not be listed: {error}", file=out)
+        return
     summary = format_failures(status, ids_per_reason=5)
     if summary:
         print(f"{summary}\n(all of them: daydream status)", file=out)

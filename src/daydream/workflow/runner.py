@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from daydream.calling.engine import CallEngine, perform_call
+from daydream.fileio import open_file, write_atomic
 from daydream.generating.steps import generate, make_call, write_prompt
 from daydream.planning.specs import SpecIndex
 from daydream.store.archive import now_iso
@@ -26,8 +26,8 @@ def force_calls() -> bool:
 def job_log(path: str, target: str):
     """A job's log: how to run it again, what it did, or the error that stopped it (re-raised for
     Snakemake to show)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
+    fd = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # never through a link (fileio.py)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(f"# to run this job again: snakemake -f {target} (with this run's config options)\n")
 
         def line(text: str) -> None:
@@ -62,6 +62,7 @@ class Runner:
         self._prefetching: bool | None = None
         self.force = force_calls()
         self._engine: CallEngine | None = None
+        self._stopped = False
 
     @property
     def prefetch(self) -> bool:
@@ -72,6 +73,8 @@ class Runner:
     def engine(self) -> CallEngine:
         if self._engine is None:
             self._engine = CallEngine(self.caps())
+            if self._stopped:
+                self._engine.stop()
         return self._engine
 
     def render(self, stage: str, gen_id: str, log: str) -> None:
@@ -91,6 +94,12 @@ class Runner:
         with job_log(log, gen.parsed_path) as line:
             line(generate(gen, respond, self.prices.get(gen.row.llm_model_id), now_iso, self.force, self.reuse))
 
+    def stop(self) -> None:
+        """Stop paying now (an interrupt): see CallEngine.stop."""
+        self._stopped = True
+        if self._engine is not None:
+            self._engine.stop()
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.shutdown()
@@ -101,6 +110,5 @@ def write_cost_plan(cost_plan, data_root: str, log: str) -> None:
     from daydream.planning.cost_plan import write_plan
 
     text = write_plan(cost_plan, data_root)
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    Path(log).write_text(f"{text}\n", encoding="utf-8")
+    write_atomic(log, f"{text}\n")
     print(text)

@@ -311,7 +311,7 @@ MUTATIONS = [
 
 
 def run(selection):
-    cmd = f"{sys.executable} -m pytest -q -x -p no:cacheprovider {selection}"
+    cmd = f"{sys.executable} -m pytest -q -x -n 0 -p no:cacheprovider {selection}"
     return subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True).returncode
 
 

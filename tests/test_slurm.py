@@ -14,15 +14,18 @@ from slurm_cluster import PACKAGES, SYSTEM_CONF, SlurmCluster, missing_binaries,
 from test_workflow import http_setup, membership, scores, scores_of
 
 MISSING = missing_binaries()
-pytestmark = pytest.mark.skipif(
-    bool(MISSING) or os.geteuid() != 0,
-    reason=(
-        f"no Slurm here ({', '.join(MISSING)} missing; .ci/run installs the Debian packages "
-        f"{' '.join(PACKAGES)} where it runs as root)"
-        if MISSING
-        else "a one-node Slurm cluster needs root (its daemons, and the link at " + str(SYSTEM_CONF) + ")"
+pytestmark = [
+    pytest.mark.xdist_group("slurm"),
+    pytest.mark.skipif(
+        bool(MISSING) or os.geteuid() != 0,
+        reason=(
+            f"no Slurm here ({', '.join(MISSING)} missing; .ci/run installs the Debian packages "
+            f"{' '.join(PACKAGES)} where it runs as root)"
+            if MISSING
+            else "a one-node Slurm cluster needs root (its daemons, and the link at " + str(SYSTEM_CONF) + ")"
+        ),
     ),
-)
+]  # one cluster, started once, on one test worker
 
 CAP = 2  # offline calls in flight, across the cluster
 CALLS_PER_JOB = 3  # group-components of the test run (the profile's is 10)

@@ -15,7 +15,6 @@ from test_workflow import http_setup, membership, scores, scores_of
 
 MISSING = missing_binaries()
 pytestmark = [
-    pytest.mark.xdist_group("slurm"),
     pytest.mark.skipif(
         bool(MISSING) or os.geteuid() != 0,
         reason=(
@@ -25,7 +24,7 @@ pytestmark = [
             else "a one-node Slurm cluster needs root (its daemons, and the link at " + str(SYSTEM_CONF) + ")"
         ),
     ),
-]  # one cluster, started once, on one test worker
+]  # the test workers take a file each (--dist loadfile): one cluster, started once, on one of them
 
 CAP = 2  # offline calls in flight, across the cluster
 CALLS_PER_JOB = 3  # group-components of the test run (the profile's is 10)

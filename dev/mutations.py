@@ -47,8 +47,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/store/archive.py",
-        "            reverse=True,",
-        "            reverse=False,",
+        "        reverse=True,",
+        "        reverse=False,",
         "tests/test_generation.py tests/test_engine.py",
     ),
     (
@@ -65,8 +65,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/calling/engine.py",
-        "pool.shutdown(wait=True, cancel_futures=True)",
-        "pool.shutdown(wait=True, cancel_futures=False)",
+        "pool.shutdown(wait=False, cancel_futures=True)",
+        "pool.shutdown(wait=False, cancel_futures=False)",
         "tests/test_engine.py",
     ),
     (
@@ -113,8 +113,9 @@ MUTATIONS = [
     ),
     (
         "src/daydream/fileio.py",
-        "        os.replace(tmp, path)",
-        "        os.replace(tmp, path) if False else path.write_text(text)",
+        "        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)",
+        "        tmp = name  # rewritten in place\n"
+        "        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=parent)",
         "tests/test_generation.py",
     ),
     (
@@ -163,8 +164,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/store/housekeeping.py",
-        "if entry.name == RESPONSES and not include_responses:",
-        "if False:",
+        "        keep = () if include_responses else (RESPONSES,)",
+        "        keep = ()",
         "tests/test_store.py",
     ),
     (
@@ -193,13 +194,13 @@ MUTATIONS = [
     ),
     (
         "src/daydream/store/archive.py",
-        "    if text == new_text or text in archived_texts(gen_dir):",
+        "    if text is None or text == new_text or text in archived_texts(gen_dir):",
         "    if True:",
         "tests/test_generation.py",
     ),
     (
         "src/daydream/planning/setup.py",
-        '            if folder in holding or not (self.store.path / "gens" / folder / RAW).is_file():',
+        '            if folder in holding or not exists(self.store.path / "gens" / folder / RAW):',
         "            if True:",
         "tests/test_workflow.py -k answers_its_own_prompt",
     ),

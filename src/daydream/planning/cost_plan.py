@@ -125,6 +125,8 @@ def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) ->
     a response to that request and replicate."""
     store = index.store
     shared = index_of(store) if config["reuse"] == "store" else None
+    if shared is not None and shared.count() == 0:
+        shared = None  # nothing in the store to reuse: no need to render prompts to look it up
     found: dict[tuple[str, str], Outlook] = {}
     file_texts: dict[str, str | None] = {}
 
@@ -159,17 +161,16 @@ def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) ->
             found[key] = Outlook("done")
             continue
         if gen.mode == "copy":
-            found[key] = Outlook(
-                "copy", text_of(gen.stage if False else PARENT_STAGE[gen.stage], gen.row.parent_gen_id)
-            )
+            found[key] = Outlook("copy", text_of(PARENT_STAGE[gen.stage], gen.row.parent_gen_id))
             continue
         texts = {stage: text_of(stage, gen_id) for stage, gen_id in gen.parents.items()}
-        if force or any(text is None for text in texts.values()):
-            found[key] = Outlook("call")
+        has_folder = os.path.isdir(gen.gen_dir)
+        if force or any(text is None for text in texts.values()) or (shared is None and not has_folder):
+            found[key] = Outlook("call")  # nothing stored that could answer it
             continue
         request = request_key(gen.request, gen.render_prompt(texts))
         redo = gen.redo_after()
-        own = own_response(store, gen.stage, gen.gen_id, request, redo)
+        own = own_response(store, gen.stage, gen.gen_id, request, redo) if has_folder else None
         if own is not None:
             outlook = predicted(gen, own.record)
             found[key] = Outlook("stored", outlook.text, outlook.completion_tokens)

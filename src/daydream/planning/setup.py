@@ -155,7 +155,11 @@ class Setup:
                 spec = specs.get(stage, gen_id)
                 request, replicate = spec.request, row.replicate
             else:
-                request, replicate = self._stored_request(stage, gen_id)
+                try:
+                    request, replicate = self._stored_request(stage, gen_id)
+                except InputError as error:  # another cohort's file: say so, and go on
+                    print(f"warning: {error}: its raw.txt is not archived", file=sys.stderr)
+                    continue
             if request is None:
                 continue  # copy-mode or unknown: its raw is not a response of this experiment's
             record = import_unarchived_raw(self.store.gen_dir(stage, gen_id), request, replicate)

@@ -13,7 +13,7 @@ from pathlib import Path
 from daydream.calling.providers import OFFLINE, Endpoint, resolve_endpoint
 from daydream.experiment.combos import Combo
 from daydream.experiment.definition import Experiment, resolve_description
-from daydream.fileio import exists, read_json_object
+from daydream.fileio import read_json_object
 from daydream.stages import STAGE_MODEL
 from daydream.store.archive import Request
 from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, REDO, StoreLayout
@@ -107,9 +107,9 @@ class GenerationSpec:
         answer (the marker stays: it says which of its responses are superseded); None when not
         marked."""
         marker = self.gen_dir / REDO
-        if not exists(marker):
+        if not os.path.isfile(marker):  # asked per job while the DAG is built: one stat, no walk
             return None
-        after = read_json_object(marker).get("after")
+        after = read_json_object(marker).get("after")  # read without following a link (fileio.py)
         return after if isinstance(after, str) and after else "0"
 
     # ---- what the rules declare -----------------------------------------------------------

@@ -23,7 +23,8 @@ localrules:
     membership,
     prompt,
     results,
-    plots,
+    score_tables,
+    statistics,
     plan,
     results_all,
 
@@ -53,5 +54,4 @@ onerror:
 rule all:
     default_target: True
     input:
-        rules.results.output,
-        rules.plots.output,
+        rules.results.input,

@@ -1,4 +1,6 @@
+import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,7 +12,14 @@ min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES
+from daydream.analysis.registry import (
+    PLOTS_DIR,
+    RESULT_JOBS,
+    RESULT_PLOTS,
+    RESULT_TABLES,
+    TABLES_JOB,
+    STATISTICS_JOB,
+)
 from daydream.config import validate_config
 from daydream.errors import InputError
 from daydream.planning.setup import load_setup
@@ -166,8 +175,25 @@ def side_file_target(wildcards):
     )
 
 
-def result_tables(folder):
-    """The registered result tables (analysis/registry.py) in a results folder, for the report."""
+def result_options(*jobs):
+    """The results script's options (shell-quoted) for these jobs of analysis/registry.py."""
+    statistics = json.dumps(config["statistics"], sort_keys=True)
+    options = [f"--compare-templates={','.join(config['compare_templates'])}", f"--top-n={config['top_n']}"]
+    return shlex.join([*options, f"--statistics={statistics}", f"--jobs={','.join(jobs)}"])
+
+
+def results_folder(wildcards, output):
+    """The folder a results job writes (its first output is a table at the folder's top)."""
+    return str(Path(output[0]).parent)
+
+
+def result_files(folder, job):
+    """The registered result tables and plots (analysis/registry.py) that one job writes in a
+    results folder, marked for the report."""
+    return {**result_tables(folder, job), **result_plots(folder, job)}
+
+
+def result_tables(folder, job):
     return {
         table.name: report(
             f"{folder}/{table.file}",
@@ -176,12 +202,13 @@ def result_tables(folder):
             subcategory=table.subcategory,
         )
         for table in RESULT_TABLES
+        if table.job == job
     }
 
 
-def result_plots(folder):
-    """The registered plots of a results folder, for the report."""
+def result_plots(folder, job):
     return {
         plot.name: report(f"{folder}/{PLOTS_DIR}/{plot.file}", caption=f"../report/{plot.caption}", category="Plots")
         for plot in RESULT_PLOTS
+        if plot.job == job
     }

@@ -49,3 +49,17 @@ def test_every_column_the_loader_reads_is_documented():
         "k_max",
     }
     assert [column for column in sorted(columns) if f"`{column}`" not in CONFIG_README] == []
+
+
+def test_the_conda_environment_has_every_dependency_the_scripts_import():
+    """envs/daydream.yaml (for --software-deployment-method conda) carries the project's
+    dependencies, with the same bounds, all but Snakemake itself (which runs the jobs)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {re.split(r"[<>=]", spec, maxsplit=1)[0]: spec for spec in project["dependencies"]}
+    wanted.pop("snakemake")
+    environment = yaml.safe_load((ROOT / "envs" / "daydream.yaml").read_text(encoding="utf-8"))
+    listed = {re.split(r"[<>=]", spec, maxsplit=1)[0]: spec for spec in environment["dependencies"]}
+    assert {name: listed.get(name) for name in wanted} == wanted

@@ -161,11 +161,10 @@ def test_the_writer_writes_exactly_the_registered_tables_and_plots(store, tmp_pa
     """Each table and plot is registered once (file, caption, builder): the rules declare these
     files and the report shows them (test_workflow.py::test_report_and_plots), so a file written
     but not registered, or registered without a caption, is an error here."""
-    from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES, write_plots
+    from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES
 
     out = tmp_path / "out"
     write_results(store, out)
-    write_plots(out)
     written = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()}
     registered = {t.file for t in RESULT_TABLES} | {f"{PLOTS_DIR}/{p.file}" for p in RESULT_PLOTS}
     assert written == registered

@@ -91,7 +91,14 @@ def cmd_results(args) -> int:
 
     config = _load_config(args)
     if args.all:
-        write_results(config["data_root"], results_dir(config), None, config["compare_templates"], config["top_n"])
+        write_results(
+            config["data_root"],
+            results_dir(config),
+            None,
+            config["compare_templates"],
+            config["top_n"],
+            config["statistics"],
+        )
         return 0
     cohort_id, membership = _cohort_membership(config, args)
     _require_planned(cohort_id, membership)
@@ -102,6 +109,7 @@ def cmd_results(args) -> int:
         rows,
         config["compare_templates"],
         config["top_n"],
+        config["statistics"],
     )
     return 0
 
@@ -187,6 +195,8 @@ def cmd_select_top(args) -> int:
         selected_from_candidates,
         selection_text,
     )
+    from daydream.analysis.stability import stability_verdict, top_shares
+    from daydream.analysis.uncertainty import rng_for
     from daydream.fileio import write_atomic
 
     config = _load_config(args)
@@ -204,10 +214,21 @@ def cmd_select_top(args) -> int:
         how = f"{args.aggregate} over evaluators {templates or 'all templates'} x {models or 'all models'}"
         how += f"; top {n}" if n is not None else ""
         how += f"; within {args.score_span:g} of the best" if args.score_span is not None else ""
+        statistics = config["statistics"]
+        rng = rng_for(statistics["seed"], "select-top")
+        shares = top_shares(scores, len(chosen), statistics["resamples"], rng, templates, models, args.aggregate)
         candidates = StoreLayout(config["data_root"]).selection_candidates
-        write_atomic(candidates, candidates_csv(ranked, chosen))
+        write_atomic(candidates, candidates_csv(ranked, chosen, shares))
         write_atomic(out, selection_text(chosen, f"{how}; from {candidates}"))
         print(f"{len(ranked)} essays ranked -> {candidates} (edit `selected`, then: select-top --from-candidates)")
+        verdict, stable = stability_verdict(chosen, shares, statistics["stable_share"])
+        print(f"stability: {verdict} (judges and replicates resampled {statistics['resamples']} times)")
+        if not stable:
+            print(
+                "warning: the chosen set is not stable: fewer than half of it is reliably in the top; more "
+                "evaluation replicates or judges would tell the essays apart (or choose fewer)",
+                file=sys.stderr,
+            )
     print(
         f"{len(chosen)} essays -> {out}; the next run is a curated cohort of them: with curated_mode regenerate "
         "(the default) their drafts and essays are made again under new ids; with curated_mode evaluate "

@@ -94,3 +94,13 @@ def results_dir(config: dict) -> Path:
     from daydream.store.layout import StoreLayout
 
     return Path(config["results_dir"] or StoreLayout(config["data_root"]).cross_experiment_dir)
+
+
+def section_defaults(key: str) -> dict:
+    """The schema's defaults of one object-valued setting (e.g. `statistics`), for callers that
+    were given no validated config; cheaper than validate_config, which imports Snakemake."""
+    import yaml
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    properties = schema["properties"][key]["properties"]
+    return {name: prop["default"] for name, prop in properties.items() if "default" in prop}

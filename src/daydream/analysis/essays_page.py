@@ -33,9 +33,12 @@ def _read(path, limit: int | None = None) -> str:
     return text if limit is None or len(text) <= limit else text[:limit] + " ..."
 
 
-def essays_html(scores, ranked, n: int, failures: list[tuple[str, str, str]] = (), title: str = "") -> str:
+def essays_html(
+    scores, ranked, n: int, failures: list[tuple[str, str, str]] = (), title: str = "", shares: dict | None = None
+) -> str:
     """scores: the parsed_scores table; ranked: selection.rank_essays of it; failures: (stage,
-    gen_id, reason). A whole HTML document."""
+    gen_id, reason); shares: each essay's share of resamples in the top n (stability.py). A
+    whole HTML document."""
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8">',
@@ -44,12 +47,15 @@ def essays_html(scores, ranked, n: int, failures: list[tuple[str, str, str]] = (
         f"<title>{escape(title or 'Top essays')}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(title or 'Top essays')}</h1>",
         f"<p>The {min(n, len(ranked))} best of {len(ranked)} scored essays, ranked by the mean of their evaluators'"
-        " scores (each evaluator's replicates averaged first).</p>",
+        " scores (each evaluator's replicates averaged first). Beside each rank: the share of bootstrap"
+        f" resamples (judges and replicates drawn again) in which the essay is in the top {n}.</p>",
     ]
     for rank, (_, essay) in enumerate(ranked.head(n).iterrows(), start=1):
         rows = scores[(scores["parent_gen_id"] == essay["essay_gen_id"]) & scores["score"].notna()]
         parts.append('<div class="essay">')
-        parts.append(f"<h2>{rank}. Essay {escape(str(essay['essay_gen_id']))}: {essay['score']:g}</h2>")
+        share = (shares or {}).get(essay["essay_gen_id"])
+        stable = f" (in the top {n} in {share:.0%} of resamples)" if share is not None else ""
+        parts.append(f"<h2>{rank}. Essay {escape(str(essay['essay_gen_id']))}: {essay['score']:g}{stable}</h2>")
         parts.append(
             "<p>"
             + "; ".join(

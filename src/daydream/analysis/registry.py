@@ -4,14 +4,22 @@ for the report), the writer writes exactly these, and the report shows them."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from daydream.analysis import plots, summaries
+from daydream.analysis import plots, reliability, stability, summaries, uncertainty
 from daydream.analysis.scores import score_rows, scores_frame
+from daydream.config import section_defaults
+from daydream.fileio import read_text
 
 PLOTS_DIR = "plots"
+# Two jobs write a results folder side by side (rules score_tables and statistics): the tests and
+# estimators from scipy and pingouin take a second to import, and run beside the rest, not after.
+TABLES_JOB, STATISTICS_JOB = "score_tables", "statistics"
+RESULT_JOBS = (TABLES_JOB, STATISTICS_JOB)
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,15 @@ class ResultInputs:
     membership: list | None  # the cohort's membership rows, or None: every cohort in the store
     compare_templates: list[str]
     top_n: int
+    statistics: dict  # config `statistics`
+
+    def rng(self, name: str):
+        return uncertainty.rng_for(self.statistics["seed"], name)
+
+    @cached_property
+    def shares(self) -> dict:
+        """Each essay's share of resamples in the top top_n (computed once per write)."""
+        return stability.top_shares(self.scores, self.top_n, self.statistics["resamples"], self.rng("top_stability"))
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class ResultTable:
     category: str
     subcategory: str | None
     build: Callable[[ResultInputs], object]  # a DataFrame (written as CSV) or a page (str)
+    job: str = TABLES_JOB
 
 
 @dataclass(frozen=True)
@@ -40,11 +58,31 @@ class ResultPlot:
     name: str
     file: str  # under plots/
     caption: str
-    draw: Callable[[dict, str | Path], None]  # (the tables written, by name) -> a PNG file
+    tables: tuple[str, ...]  # the tables it is drawn from
+    draw: Callable[[dict, str | Path], None]  # (those tables as written, by name) -> a PNG file
+    job: str = TABLES_JOB
 
 
 def _summary(key) -> Callable[[ResultInputs], object]:
-    return lambda inputs: summaries.summarize_by(inputs.scores, key)
+    """A summary by key, each mean with its interval from resampling essays."""
+    keys = [] if key is None else [key] if isinstance(key, str) else list(key)
+
+    def build(inputs: ResultInputs):
+        settings = inputs.statistics
+        table = summaries.summarize_by(inputs.scores, key)
+        rng = inputs.rng("summary:" + ",".join(keys))
+        return uncertainty.with_intervals(
+            table, inputs.scores, keys, settings["resamples"], settings["confidence"], rng
+        )
+
+    return build
+
+
+def _stability(inputs: ResultInputs):
+    from daydream.analysis.selection import rank_essays
+
+    ranked = rank_essays(inputs.scores)
+    return stability.stability_table(ranked, inputs.shares, inputs.top_n, inputs.statistics["stable_share"])
 
 
 def _spend(inputs: ResultInputs):
@@ -78,11 +116,11 @@ def _essays_page(inputs: ResultInputs) -> str:
         status = cohort_status(inputs.data_root, cohort_id, rows)
         failures = [(stage, gen_id, reason) for stage in status.failures for gen_id, reason in status.failures[stage]]
         title = f"Top essays of cohort {cohort_id}"
-    return essays_html(scores, rank_essays(scores), inputs.top_n, failures, title)
+    return essays_html(scores, rank_essays(scores), inputs.top_n, failures, title, inputs.shares)
 
 
-def _table(name, file, caption, category, build, subcategory=None) -> ResultTable:
-    return ResultTable(name, file, caption, category, subcategory, build)
+def _table(name, file, caption, category, build, subcategory=None, job=TABLES_JOB) -> ResultTable:
+    return ResultTable(name, file, caption, category, subcategory, build, job)
 
 
 SUMMARIES = "Summaries"
@@ -177,6 +215,14 @@ RESULT_TABLES: tuple[ResultTable, ...] = (
     ),
     _table("overall", "summary_overall.csv", "summary.rst", SUMMARIES, _summary(None), "Overall"),
     _table(
+        "by_evaluator",
+        "summary_by_evaluator.csv",
+        "summary.rst",
+        SUMMARIES,
+        _summary(["evaluation_template", "evaluation_llm_model"]),
+        "By evaluator (evaluation template and model)",
+    ),
+    _table(
         "variance",
         "variance_components.csv",
         "variance.rst",
@@ -192,6 +238,23 @@ RESULT_TABLES: tuple[ResultTable, ...] = (
         "Template versions",
     ),
     _table("essays", "essays.html", "essays.rst", "Essays", _essays_page),
+    _table(
+        "comparisons",
+        "comparisons.csv",
+        "comparisons.rst",
+        "Statistics",
+        lambda i: uncertainty.compare_levels(i.scores, i.statistics["confidence"]),
+        job=STATISTICS_JOB,
+    ),
+    _table(
+        "judge_reliability",
+        "judge_reliability.csv",
+        "reliability.rst",
+        "Reliability",
+        lambda i: reliability.judge_reliability(i.scores, i.statistics["alpha_min"], i.statistics["icc_min"]),
+        job=STATISTICS_JOB,
+    ),
+    _table("top_stability", "top_stability.csv", "stability.rst", "Essays", _stability),
 )
 
 RESULT_PLOTS: tuple[ResultPlot, ...] = (
@@ -199,32 +262,49 @@ RESULT_PLOTS: tuple[ResultPlot, ...] = (
         "plot_by_evaluator",
         "scores_by_evaluator.png",
         "plot_evaluator.rst",
+        ("scores", "by_evaluator"),
         lambda tables, out: plots.score_boxplot(
-            plots.with_evaluator(tables["scores"]), "evaluator", "Scores per evaluation template and model", out
+            plots.with_evaluator(tables["scores"]),
+            "evaluator",
+            "Scores per evaluation template and model",
+            out,
+            plots.with_evaluator(tables["by_evaluator"]),
         ),
     ),
     ResultPlot(
         "plot_by_generation_model",
         "scores_by_generation_model.png",
         "plot_generation_model.rst",
+        ("scores", "by_generation_model"),
         lambda tables, out: plots.score_boxplot(
-            tables["scores"], "generation_model", "Scores per generation model", out
+            tables["scores"], "generation_model", "Scores per generation model", out, tables["by_generation_model"]
         ),
     ),
     ResultPlot(
         "plot_by_draft_template",
         "scores_by_draft_template.png",
         "plot_draft_template.rst",
-        lambda tables, out: plots.score_boxplot(tables["scores"], "draft_template", "Scores per draft template", out),
+        ("scores", "by_draft_template"),
+        lambda tables, out: plots.score_boxplot(
+            tables["scores"], "draft_template", "Scores per draft template", out, tables["by_draft_template"]
+        ),
     ),
     ResultPlot(
         "plot_by_agreement",
         "evaluator_agreement.png",
         "plot_agreement.rst",
+        ("agreement",),
         lambda tables, out: plots.agreement_plot(tables["agreement"], out),
     ),
+    ResultPlot(
+        "plot_comparisons",
+        "comparisons.png",
+        "plot_comparisons.rst",
+        ("comparisons",),
+        lambda tables, out: plots.comparisons_plot(tables["comparisons"], out),
+        STATISTICS_JOB,
+    ),
 )
-PLOTTED_TABLES = ("scores", "agreement")  # the tables the plots are drawn from
 
 
 def table_file(name: str) -> str:
@@ -232,33 +312,45 @@ def table_file(name: str) -> str:
 
 
 def write_results(
-    data_root: str | Path, out_dir: str | Path, membership=None, compare_templates=None, top_n: int = 10
+    data_root: str | Path,
+    out_dir: str | Path,
+    membership=None,
+    compare_templates=None,
+    top_n: int = 10,
+    statistics: dict | None = None,
+    jobs: tuple[str, ...] = RESULT_JOBS,
 ) -> dict:
-    """Every registered table, from a cohort's generations (its membership rows) or from the
-    whole store; returns them by name."""
+    """The registered tables of these jobs, from a cohort's generations (its membership rows) or
+    from the whole store, then their plots from the tables as written; returns the tables by
+    name."""
     from daydream.fileio import write_atomic
 
     out_dir = Path(out_dir)
     evaluation_ids = None if membership is None else [r.gen_id for r in membership if r.stage == "evaluation"]
     scores = scores_frame(score_rows(data_root, evaluation_ids))
-    inputs = ResultInputs(data_root, scores, membership, list(compare_templates or []), top_n)
+    settings = {**section_defaults("statistics"), **(statistics or {})}
+    inputs = ResultInputs(data_root, scores, membership, list(compare_templates or []), top_n, settings)
     built = {}
     for table in RESULT_TABLES:
-        value = built[table.name] = table.build(inputs)
-        write_atomic(out_dir / table.file, value if isinstance(value, str) else value.to_csv(index=False))
+        if table.job in jobs:
+            value = built[table.name] = table.build(inputs)
+            write_atomic(out_dir / table.file, value if isinstance(value, str) else value.to_csv(index=False))
+    write_plots(out_dir, jobs)
     errors = int((scores["error"] != "").sum())
-    print(f"{len(scores)} evaluations, {errors} with errors -> {out_dir}")
+    print(f"{len(scores)} evaluations, {errors} with errors -> {out_dir} ({', '.join(jobs)}: tables, {PLOTS_DIR}/)")
     return built
 
 
-def write_plots(reports_dir: str | Path) -> list[Path]:
-    """Every registered plot, from the tables in a results folder, into its plots/ folder."""
+def write_plots(reports_dir: str | Path, jobs: tuple[str, ...] = RESULT_JOBS) -> list[Path]:
+    """The registered plots of these jobs, from the tables in a results folder, into its plots/."""
     import pandas as pd
 
     reports_dir = Path(reports_dir)
-    tables = {name: pd.read_csv(reports_dir / table_file(name)) for name in PLOTTED_TABLES}
+    chosen = [plot for plot in RESULT_PLOTS if plot.job in jobs]
+    names = {name for plot in chosen for name in plot.tables}
+    tables = {name: pd.read_csv(io.StringIO(read_text(reports_dir / table_file(name)))) for name in names}
     written = []
-    for plot in RESULT_PLOTS:
+    for plot in chosen:
         out = reports_dir / PLOTS_DIR / plot.file
         plot.draw(tables, out)
         written.append(out)

@@ -97,9 +97,13 @@ def choose(ranked, n: int | None, score_span: float | None) -> list[str]:
     return list(chosen["essay_gen_id"])
 
 
-def candidates_csv(ranked, chosen: list[str]) -> str:
+def candidates_csv(ranked, chosen: list[str], shares: dict | None = None) -> str:
+    """The ranked essays, `selected` where chosen, and (with shares) each one's share of
+    resamples in the top len(chosen) (stability.py)."""
     table = ranked.copy()
     table.insert(0, "selected", table["essay_gen_id"].isin(set(chosen)).map({True: "true", False: "false"}))
+    if shares is not None:
+        table["top_n_share"] = table["essay_gen_id"].map(shares).fillna(0.0).round(4)
     return table.to_csv(index=False, lineterminator="\n")
 
 

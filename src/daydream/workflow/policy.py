@@ -147,7 +147,7 @@ class RunPolicy:
     def makes_results(self) -> bool:
         """The run was asked for the score tables (its default target included)."""
         targets = set(self.context.targets or ("all",))
-        return bool({"all", "results", "plots"} & targets)
+        return bool({"all", "results", "score_tables", "statistics"} & targets)
 
 
 def stop_paying_on_interrupt(stop: Callable[[], None], signals=(signal.SIGINT, signal.SIGTERM)) -> None:
@@ -190,7 +190,9 @@ def after_failure(plan, index, membership: str, reports_dir: str, makes_results:
         print(f"{summary}\n(all of them: daydream status)", file=out)
     if makes_results and status.planned["evaluation"]:
         config = plan.config
-        write_results(plan.data_root, reports_dir, rows, config["compare_templates"], config["top_n"])
+        write_results(
+            plan.data_root, reports_dir, rows, config["compare_templates"], config["top_n"], config["statistics"]
+        )
         print(
             f"score tables written anyway to {reports_dir} (failed evaluations are rows with an error); "
             "fix the cause, then run the same command: stored responses are not paid for again",

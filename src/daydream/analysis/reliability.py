@@ -1,0 +1,98 @@
+"""How far the LLM judges can be trusted: agreement between judges (each evaluation template x
+model is a rater of the same essays) and each judge's agreement with itself across replicates.
+
+Two estimators from maintained packages, each checked in the tests against its published
+worked example: Krippendorff's alpha at the interval level (the `krippendorff` package; it
+takes missing ratings as they are) and the intraclass correlation ICC(A,1), two-way random
+effects, absolute agreement, single rater (pingouin.intraclass_corr, over the essays every
+rater scored). A row is flagged when alpha or the ICC is below its declared threshold
+(statistics.alpha_min, default 0.667, the conventional lowest bound for tentative conclusions;
+statistics.icc_min, default 0.5, the bound of "poor")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+RELIABILITY_COLUMNS = [
+    "scope",
+    "kind",
+    "raters",
+    "essays",
+    "alpha",
+    "icc",
+    "icc_ci_low",
+    "icc_ci_high",
+    "flag",
+]
+MIN_UNITS = 3  # essays rated by every rater, for an ICC
+
+
+def alpha(matrix: np.ndarray) -> float:
+    """Krippendorff's alpha (interval) of a raters x units matrix, NaN for a missing rating."""
+    import krippendorff
+
+    pairable = (~np.isnan(matrix)).sum(axis=0) >= 2
+    if pairable.sum() < 2 or np.nanvar(matrix[:, pairable]) == 0:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval"))
+
+
+def icc(long) -> tuple[float, float, float]:
+    """ICC(A,1) with its 95 % interval, from rows (unit, rater, score), over the units every
+    rater scored; NaN when there are too few of them or no variance."""
+    import pingouin
+
+    complete = long.pivot_table(index="unit", columns="rater", values="score").dropna()
+    if complete.shape[0] < MIN_UNITS or complete.shape[1] < 2 or complete.to_numpy().var() == 0:
+        return float("nan"), float("nan"), float("nan")
+    data = complete.reset_index().melt(id_vars="unit", var_name="rater", value_name="score")
+    table = pingouin.intraclass_corr(data, targets="unit", raters="rater", ratings="score").set_index("Type")
+    row = table.loc["ICC(A,1)"] if "ICC(A,1)" in table.index else table.loc["ICC2"]
+    low, high = row["CI95"]
+    return float(row["ICC"]), float(low), float(high)
+
+
+def flag(alpha_value: float, icc_value: float, alpha_min: float, icc_min: float) -> str:
+    if np.isnan(alpha_value) and np.isnan(icc_value):
+        return "insufficient data"
+    below = []
+    if not np.isnan(alpha_value) and alpha_value < alpha_min:
+        below.append(f"alpha < {alpha_min:g}")
+    if not np.isnan(icc_value) and icc_value < icc_min:
+        below.append(f"ICC < {icc_min:g}")
+    return "unreliable: " + ", ".join(below) if below else "ok"
+
+
+def _row(scope: str, kind: str, long, alpha_min: float, icc_min: float) -> list:
+    """long: rows (unit, rater, score) with one score per unit and rater."""
+    wide = long.pivot_table(index="rater", columns="unit", values="score")
+    a = alpha(wide.to_numpy(float))
+    i, low, high = icc(long)
+    return [scope, kind, wide.shape[0], wide.shape[1], a, i, low, high, flag(a, i, alpha_min, icc_min)]
+
+
+def judge_reliability(scores, alpha_min: float = 0.667, icc_min: float = 0.5):
+    """Agreement between judges (the cohort's judges together, and the models of each evaluation
+    template), and each judge's agreement with itself across replicates."""
+    import pandas as pd
+
+    ok = scores[scores["score"].notna()].copy()
+    if ok.empty:
+        return pd.DataFrame(columns=RELIABILITY_COLUMNS)
+    ok["score"] = ok["score"].astype(float)
+    ok["rater"] = ok["evaluation_template"].astype(str) + "__" + ok["evaluation_llm_model"].astype(str)
+    ok["unit"] = ok["parent_gen_id"]
+    judged = ok.groupby(["unit", "rater", "evaluation_template"], dropna=False)["score"].mean().reset_index()
+    rows = []
+    if judged["rater"].nunique() >= 2:
+        rows.append(_row("all judges", "between judges", judged, alpha_min, icc_min))
+    for template, group in judged.groupby("evaluation_template", sort=True):
+        if group["rater"].nunique() >= 2:
+            rows.append(_row(f"evaluation template {template}", "between judges", group, alpha_min, icc_min))
+    for rater, group in ok.groupby("rater", sort=True):
+        if group["replicate"].nunique() >= 2:
+            replicates = group.assign(rater=group["replicate"].astype(str))[["unit", "rater", "score"]]
+            replicates = replicates.groupby(["unit", "rater"])["score"].mean().reset_index()
+            rows.append(_row(f"judge {rater}", "across its replicates", replicates, alpha_min, icc_min))
+    table = pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
+    return table.round({"alpha": 4, "icc": 4, "icc_ci_low": 4, "icc_ci_high": 4})

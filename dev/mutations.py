@@ -308,6 +308,96 @@ MUTATIONS = [
         'table["agreement"] = table["mean"].map(classify_agreement)',
         "tests/test_results.py",
     ),
+    (
+        "src/daydream/analysis/summaries.py",
+        'ok["high"] = ok["score"] >= HIGH',
+        'ok["high"] = ok["score"] > HIGH',
+        "tests/test_statistics.py -k boundaries",
+    ),
+    (
+        "src/daydream/analysis/summaries.py",
+        "    if score_range <= 2.0:",
+        "    if score_range < 2.0:",
+        "tests/test_statistics.py -k boundaries",
+    ),
+    (
+        "src/daydream/analysis/uncertainty.py",
+        'per_essay = ok.groupby([*group_keys, "parent_gen_id"], dropna=False)',
+        'per_essay = ok.groupby([*group_keys, "gen_id"], dropna=False)',
+        "tests/test_statistics.py -k intervals",
+    ),
+    (
+        "src/daydream/analysis/uncertainty.py",
+        "low, high = np.quantile(means, [tail, 1 - tail])",
+        "low, high = np.quantile(means, [2 * tail, 1 - 2 * tail])",
+        "tests/test_statistics.py -k intervals",
+    ),
+    (
+        "src/daydream/analysis/uncertainty.py",
+        "            if len(paired) >= 2:",
+        "            if False:",
+        "tests/test_statistics.py -k comparison",
+    ),
+    (
+        "src/daydream/analysis/uncertainty.py",
+        'method="holm"',
+        'method="none"',
+        "tests/test_statistics.py -k 'holm or null'",
+    ),
+    (
+        "src/daydream/analysis/reliability.py",
+        '    wide = long.pivot_table(index="rater", columns="unit", values="score")',
+        '    wide = long.pivot_table(index="unit", columns="rater", values="score")',
+        "tests/test_statistics.py -k alpha",
+    ),
+    (
+        "src/daydream/analysis/reliability.py",
+        'row = table.loc["ICC(A,1)"] if "ICC(A,1)" in table.index else table.loc["ICC2"]',
+        'row = table.loc["ICC3"]',
+        "tests/test_statistics.py -k icc",
+    ),
+    (
+        "src/daydream/analysis/reliability.py",
+        "if not np.isnan(alpha_value) and alpha_value < alpha_min:",
+        "if not np.isnan(alpha_value) and alpha_value <= alpha_min:",
+        "tests/test_statistics.py -k flag",
+    ),
+    (
+        "src/daydream/analysis/reliability.py",
+        '    if judged["rater"].nunique() >= 3:  # with two, this is the pair above twice',
+        "    if False:",
+        "tests/test_statistics.py -k random",
+    ),
+    (
+        "src/daydream/analysis/stability.py",
+        "weights = rng.multinomial(n_judges, np.full(n_judges, 1.0 / n_judges), size=b)[:, None, :]  # b x 1 x J",
+        "weights = np.ones((b, 1, n_judges), dtype=int)",
+        "tests/test_statistics.py -k stability",
+    ),
+    (
+        "src/daydream/analysis/stability.py",
+        "            picks = rng.integers(0, r, size=(b, len(members), r))",
+        "            picks = np.broadcast_to(np.arange(r), (b, len(members), r))",
+        "tests/test_statistics.py -k stability",
+    ),
+    (
+        "src/daydream/analysis/stability.py",
+        "    return np.sqrt(np.where(n > 1, n / np.maximum(n - 1, 1), 1.0))",
+        "    return np.ones_like(n)",
+        "tests/test_statistics.py -k 'rescaled or few_judges or tie'",
+    ),
+    (
+        "src/daydream/analysis/stability.py",
+        "    ok = len(stable) * 2 >= len(chosen)",
+        "    ok = len(stable) * 2 > len(chosen)",
+        "tests/test_statistics.py -k boundaries",
+    ),
+    (
+        "src/daydream/cli.py",
+        "        if not stable:",
+        "        if False:",
+        "tests/test_statistics.py -k select_top",
+    ),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,16 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def add_gen(data: Path, stage: str, gen_id: str, parsed=None, raw=None, **meta) -> None:
+    """A generation folder written by hand: metadata, and parsed.txt / raw.txt when given."""
+    folder = data / "gens" / stage / gen_id
+    write(folder / "metadata.json", json.dumps({"stage": stage, "gen_id": gen_id, **meta}))
+    if parsed is not None:
+        write(folder / "parsed.txt", parsed)
+    if raw is not None:
+        write(folder / "raw.txt", raw)
 
 
 def make_experiment(root: Path, *, models: str | None = None, replicates=(1, 1, 1), essay_copy: bool = True) -> Path:

@@ -9,16 +9,7 @@ from daydream.analysis.registry import write_results
 from daydream.analysis.scores import score_rows, scores_frame
 from daydream.analysis.summaries import evaluator_agreement, pivot_scores, replicate_variance, summarize_by
 
-from conftest import ROOT, write
-
-
-def add_gen(data, stage, gen_id, parsed=None, raw=None, **meta):
-    folder = data / "gens" / stage / gen_id
-    write(folder / "metadata.json", json.dumps({"stage": stage, "gen_id": gen_id, **meta}))
-    if parsed is not None:
-        write(folder / "parsed.txt", parsed)
-    if raw is not None:
-        write(folder / "raw.txt", raw)
+from conftest import ROOT, add_gen, write
 
 
 @pytest.fixture
@@ -222,3 +213,31 @@ def test_the_original_analysis_against_hand_computed_values(store):
     assert list(template_comparison(scores, ["tpl-b"]).columns) == ["combo_id", "generation_model", "tpl-b"]
     pivot = pivot_scores(scores)
     assert pivot.loc[0, "generation_response_path"].endswith("essay/e1/parsed.txt")
+
+
+def test_each_plot_is_drawn_from_tables_its_own_job_writes():
+    """The two results jobs run side by side: a plot drawn from the other job's table would read
+    a file that may not be there yet."""
+    from daydream.analysis.registry import RESULT_PLOTS, RESULT_TABLES
+
+    job_of = {table.name: table.job for table in RESULT_TABLES}
+    assert all(job_of[name] == plot.job for plot in RESULT_PLOTS for name in plot.tables)
+
+
+def test_statistics_reach_the_tables_and_the_same_seed_writes_the_same_files(store, tmp_path):
+    """(A different seed's different draws: test_statistics.py, on more essays than these two.)"""
+    first, again = tmp_path / "first", tmp_path / "again"
+    write_results(store, first, statistics={"resamples": 200})
+    write_results(store, again, statistics={"resamples": 200})
+    for path in first.glob("*.csv"):
+        assert path.read_bytes() == (again / path.name).read_bytes(), path.name
+    by_template = pd.read_csv(first / "summary_by_evaluation_template.csv").set_index("evaluation_template")
+    assert by_template.loc["judge", "n_essays"] == 2 and by_template.loc["rubric", "n_essays"] == 2
+    assert (
+        by_template.loc["judge", "mean_ci_low"]
+        <= by_template.loc["judge", "mean"]
+        <= by_template.loc["judge", "mean_ci_high"]
+    )
+    stability = pd.read_csv(first / "top_stability.csv")
+    assert list(stability.columns) == ["essay_gen_id", "rank", "score", "top_n", "share_in_top_n", "stable"]
+    assert "in the top" in (first / "essays.html").read_text()

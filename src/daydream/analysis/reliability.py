@@ -1,5 +1,6 @@
 """How far the LLM judges can be trusted: agreement between judges (each evaluation template x
-model is a rater of the same essays) and each judge's agreement with itself across replicates.
+model is a rater of the same essays), each judge's agreement with the mean of the others (which
+judge is the one out of line), and each judge's agreement with itself across replicates.
 
 Two estimators from maintained packages, each checked in the tests against its published
 worked example: Krippendorff's alpha at the interval level (the `krippendorff` package; it
@@ -10,6 +11,8 @@ rater scored). A row is flagged when alpha or the ICC is below its declared thre
 statistics.icc_min, default 0.5, the bound of "poor")."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -46,7 +49,10 @@ def icc(long) -> tuple[float, float, float]:
     if complete.shape[0] < MIN_UNITS or complete.shape[1] < 2 or complete.to_numpy().var() == 0:
         return float("nan"), float("nan"), float("nan")
     data = complete.reset_index().melt(id_vars="unit", var_name="rater", value_name="score")
-    table = pingouin.intraclass_corr(data, targets="unit", raters="rater", ratings="score").set_index("Type")
+    with warnings.catch_warnings():  # pingouin's own use of pandas APIs newer pandas deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        table = pingouin.intraclass_corr(data, targets="unit", raters="rater", ratings="score").set_index("Type")
     row = table.loc["ICC(A,1)"] if "ICC(A,1)" in table.index else table.loc["ICC2"]
     low, high = row["CI95"]
     return float(row["ICC"]), float(low), float(high)
@@ -71,9 +77,19 @@ def _row(scope: str, kind: str, long, alpha_min: float, icc_min: float) -> list:
     return [scope, kind, wide.shape[0], wide.shape[1], a, i, low, high, flag(a, i, alpha_min, icc_min)]
 
 
+def _with_others(judged, rater: str):
+    """Rows (unit, rater, score) of one judge and of the mean of the other judges, per essay."""
+    import pandas as pd
+
+    own = judged[judged["rater"] == rater][["unit", "score"]].assign(rater="judge")
+    others = judged[judged["rater"] != rater].groupby("unit")["score"].mean().reset_index().assign(rater="others")
+    return pd.concat([own, others], ignore_index=True)[["unit", "rater", "score"]]
+
+
 def judge_reliability(scores, alpha_min: float = 0.667, icc_min: float = 0.5):
-    """Agreement between judges (the cohort's judges together, and the models of each evaluation
-    template), and each judge's agreement with itself across replicates."""
+    """Agreement between judges (the cohort's judges together, each judge with the mean of the
+    others, and the models of each evaluation template), and each judge's agreement with itself
+    across replicates."""
     import pandas as pd
 
     ok = scores[scores["score"].notna()].copy()
@@ -86,6 +102,11 @@ def judge_reliability(scores, alpha_min: float = 0.667, icc_min: float = 0.5):
     rows = []
     if judged["rater"].nunique() >= 2:
         rows.append(_row("all judges", "between judges", judged, alpha_min, icc_min))
+    if judged["rater"].nunique() >= 3:  # with two, this is the pair above twice
+        for rater in sorted(judged["rater"].unique()):
+            rows.append(
+                _row(f"judge {rater}", "with the other judges' mean", _with_others(judged, rater), alpha_min, icc_min)
+            )
     for template, group in judged.groupby("evaluation_template", sort=True):
         if group["rater"].nunique() >= 2:
             rows.append(_row(f"evaluation template {template}", "between judges", group, alpha_min, icc_min))

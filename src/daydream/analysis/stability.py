@@ -2,8 +2,8 @@
 lands in the top N. A resample draws the judges (evaluation template x model) with replacement,
 and within each essay and judge its replicates with replacement; the essay's score is then
 recomputed as the ranking computes it (each judge's mean over its replicates, then the mean or
-the max across judges), and the top N taken (ties by gen_id, as in the ranking). Vectorised over
-resamples in chunks; seeded."""
+the max across judges; each resampled mean's deviation rescaled, see _rescale), and the top N
+taken (ties by gen_id, as in the ranking). Vectorised over resamples in chunks; seeded."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ import numpy as np
 
 CHUNK = 100  # resamples computed together (bounds the memory: chunk x essays x judges)
 STABILITY_COLUMNS = ["essay_gen_id", "rank", "score", "top_n", "share_in_top_n", "stable"]
+
+
+def _rescale(n):
+    """sqrt(n / (n - 1)) (1 for n < 2): a mean of n values drawn with replacement from n varies
+    (n - 1) / n times as much as a mean of n new values would; with the few judges and replicates
+    of a cube (2 or 3) that would make the top look more stable than it is, so each resampled
+    mean's deviation from the observed one is scaled up by this (the rescaled bootstrap)."""
+    n = np.asarray(n, dtype=float)
+    return np.sqrt(np.where(n > 1, n / np.maximum(n - 1, 1), 1.0))
 
 
 def _cells(ok):
@@ -52,6 +61,9 @@ def top_shares(scores, n: int, resamples: int, rng, templates=None, models=None,
             values = np.array([cells[cell] for cell in members])  # cells x r
             picks = rng.integers(0, r, size=(b, len(members), r))
             drawn = np.take_along_axis(np.broadcast_to(values, (b, *values.shape)), picks, axis=2).mean(axis=2)
+            if r > 1:
+                observed = values.mean(axis=1)
+                drawn = observed + _rescale(r) * (drawn - observed)
             rows, cols = zip(*members, strict=True)
             means[:, list(rows), list(cols)] = drawn
         weights = rng.multinomial(n_judges, np.full(n_judges, 1.0 / n_judges), size=b)[:, None, :]  # b x 1 x J
@@ -62,7 +74,11 @@ def top_shares(scores, n: int, resamples: int, rng, templates=None, models=None,
             total = np.where(present, means * weights, 0.0).sum(axis=2)
             weight = np.where(present, weights, 0).sum(axis=2)
             with np.errstate(invalid="ignore", divide="ignore"):
-                essay_scores = np.where(weight > 0, total / np.maximum(weight, 1), -np.inf)
+                drawn = np.where(weight > 0, total / np.maximum(weight, 1), np.nan)
+                judged = ~np.isnan(means)
+                observed = np.where(judged, means, 0.0).sum(axis=2) / np.maximum(judged.sum(axis=2), 1)
+            rescale = _rescale(judged.sum(axis=2))
+            essay_scores = np.where(np.isnan(drawn), -np.inf, observed + rescale * (drawn - observed))
         keys = essay_scores - tie_break
         top = np.argpartition(-keys, n - 1, axis=1)[:, :n]
         counts += np.bincount(top.ravel(), minlength=n_essays)

@@ -398,6 +398,12 @@ MUTATIONS = [
         "        if False:",
         "tests/test_statistics.py -k select_top",
     ),
+    (
+        "src/daydream/analysis/reliability.py",
+        "    observed = ((m * s2 - s1**2) / (m - 1)).sum()",
+        "    observed = ((m * s2 - s1**2) / m).sum()",
+        "tests/test_statistics.py -k alpha",
+    ),
 ]
 
 

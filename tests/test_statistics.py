@@ -219,6 +219,18 @@ def test_alpha_equals_krippendorffs_published_example():
     assert (everyone["raters"], everyone["essays"]) == (4, 12)
 
 
+def test_alpha_equals_the_krippendorff_package_on_random_data_with_missing_ratings():
+    import krippendorff
+
+    rng = np.random.default_rng(0)
+    for raters, units in ((2, 8), (3, 40), (6, 200)):
+        matrix = rng.normal(5, 2, (raters, units)).round(1) + rng.normal(0, 1, (raters, 1))
+        matrix[rng.random(matrix.shape) < 0.25] = np.nan
+        expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval")
+        assert alpha(matrix) == pytest.approx(expected, abs=1e-9)
+    assert np.isnan(alpha(np.full((3, 5), 4.0)))  # nothing varies: undefined, not 1 or 0
+
+
 def test_icc_equals_shrout_and_fleiss_published_example():
     by_judge = [list(column) for column in zip(*SHROUT_FLEISS_1979, strict=True)]
     table = judge_reliability(judges_frame(by_judge), alpha_min=0.667, icc_min=0.5)

@@ -2,13 +2,17 @@
 model is a rater of the same essays), each judge's agreement with the mean of the others (which
 judge is the one out of line), and each judge's agreement with itself across replicates.
 
-Two estimators from maintained packages, each checked in the tests against its published
-worked example: Krippendorff's alpha at the interval level (the `krippendorff` package; it
-takes missing ratings as they are) and the intraclass correlation ICC(A,1), two-way random
-effects, absolute agreement, single rater (pingouin.intraclass_corr, over the essays every
-rater scored). A row is flagged when alpha or the ICC is below its declared threshold
-(statistics.alpha_min, default 0.667, the conventional lowest bound for tentative conclusions;
-statistics.icc_min, default 0.5, the bound of "poor")."""
+The intraclass correlation ICC(A,1), two-way random effects, absolute agreement, single rater,
+comes from pingouin.intraclass_corr (over the essays every rater scored), checked in the tests
+against Shrout and Fleiss's published example. Krippendorff's alpha at the interval level is
+computed here from its definition in sums over the pairable values: the `krippendorff` package
+builds an array of units x distinct values x distinct values, and scores averaged over
+replicates or over judges take thousands of distinct values (12.7 GiB and 44 s for the 1,820
+essays of benchmarks/bench_statistics.py); the tests check this function against that package
+on random data with missing ratings, and against Krippendorff's published example. A row is
+flagged when alpha or the ICC is below its declared threshold (statistics.alpha_min, default
+0.667, the conventional lowest bound for tentative conclusions; statistics.icc_min, default 0.5,
+the bound of "poor")."""
 
 from __future__ import annotations
 
@@ -31,13 +35,26 @@ MIN_UNITS = 3  # essays rated by every rater, for an ICC
 
 
 def alpha(matrix: np.ndarray) -> float:
-    """Krippendorff's alpha (interval) of a raters x units matrix, NaN for a missing rating."""
-    import krippendorff
-
-    pairable = (~np.isnan(matrix)).sum(axis=0) >= 2
-    if pairable.sum() < 2 or np.nanvar(matrix[:, pairable]) == 0:
+    """Krippendorff's alpha (interval) of a raters x units matrix, NaN for a missing rating:
+    1 - D_o / D_e over the pairable values (units with two or more), where for m values with sum
+    S1 and sum of squares S2 the squared differences of all ordered pairs sum to 2 (m S2 - S1^2):
+    D_o sums that per unit, each unit divided by its m - 1, over n values; D_e the same over all
+    n values pooled, divided by n (n - 1). NaN when nothing varies or fewer than two units pair."""
+    values = np.asarray(matrix, dtype=float)
+    present = ~np.isnan(values)
+    m = present.sum(axis=0)
+    pairable = m >= 2
+    if pairable.sum() < 2:
         return float("nan")
-    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval"))
+    v = np.where(present, values, 0.0)[:, pairable]
+    m = m[pairable].astype(float)
+    s1, s2 = v.sum(axis=0), (v * v).sum(axis=0)
+    n = m.sum()
+    expected = n * s2.sum() - s1.sum() ** 2  # n^2 times the pooled variance
+    if expected <= 1e-12 * max(1.0, n * s2.sum()):
+        return float("nan")
+    observed = ((m * s2 - s1**2) / (m - 1)).sum()
+    return float(1.0 - (n - 1) * observed / expected)
 
 
 def icc(long) -> tuple[float, float, float]:

@@ -22,7 +22,10 @@ def schema_keys(schema, defs, prefix=""):
 
 
 def test_every_config_key_is_described_in_the_schema_and_in_config_readme():
+    from jsonschema import Draft202012Validator
+
     schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)  # a valid schema: config.py does not check it at each start
     keys = list(schema_keys(schema, schema["$defs"]))
     assert len(keys) > 40
     undescribed = [key for key, prop in keys if not prop.get("description")]

@@ -404,6 +404,84 @@ MUTATIONS = [
         "    observed = ((m * s2 - s1**2) / m).sum()",
         "tests/test_statistics.py -k alpha",
     ),
+    (
+        "src/daydream/review/templates/essay.html",
+        '<div class="text" id="essay-text">{{ page.text }}</div>',
+        '<div class="text" id="essay-text">{{ page.text|safe }}</div>',
+        "tests/test_review.py tests/test_review_browser.py",
+    ),
+    (
+        "src/daydream/review/app.py",
+        """f"default-src 'none'; script-src 'nonce-{g.get('nonce', '')}'; style-src 'unsafe-inline'; \"""",
+        """f"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \"""",
+        "tests/test_review.py -k everything_as_text",
+    ),
+    (
+        "src/daydream/review/app.py",
+        "            if not is_loopback(host):  # a foreign name resolving to us: DNS rebinding",
+        "            if False:",
+        "tests/test_review.py -k refused",
+    ),
+    (
+        "src/daydream/review/app.py",
+        'if not hmac.compare_digest(request.form.get("form_token", "").encode(), form_token.encode()):',
+        "if False:",
+        "tests/test_review.py -k refused",
+    ),
+    (
+        "src/daydream/review/app.py",
+        "if not hmac.compare_digest(supplied.encode(), settings.token.encode()):",
+        "if False:",
+        "tests/test_review.py -k token",
+    ),
+    (
+        "src/daydream/cli.py",
+        "        if not args.allow_remote:",
+        "        if False:",
+        "tests/test_review.py -k token",
+    ),
+    (
+        "src/daydream/store/labels.py",
+        "    with StoreLock(store.human_labels_lock(cohort_id)):",
+        "    if True:",
+        "tests/test_review.py -k 'lose'",
+    ),
+    (
+        "src/daydream/store/labels.py",
+        "    return {(label.essay_gen_id, label.reviewer): label for label in labels}",
+        "    return {(label.essay_gen_id, label.reviewer): label for label in reversed(labels)}",
+        "tests/test_review.py -k 'wins or saved'",
+    ),
+    (
+        "src/daydream/store/labels.py",
+        "        if self.rejected_by:",
+        "        if self.rejected_by and not self.accepted_by:",
+        "tests/test_review.py -k 'wins or select_top'",
+    ),
+    (
+        "src/daydream/analysis/human.py",
+        "return float(\"nan\") if expected == 1 else (observed - expected) / (1 - expected)",
+        "return float(\"nan\") if expected == 1 else observed",
+        "tests/test_review.py -k 'kappa or judge_vs_human'",
+    ),
+    (
+        "src/daydream/cli.py",
+        'accepted = [gen_id for gen_id, state in states.items() if state == "accepted"]',
+        'accepted = [gen_id for gen_id, state in states.items() if state != "rejected"]',
+        "tests/test_review.py -k select_top",
+    ),
+    (
+        "rules/results.smk",
+        "        labels=human_labels_if_any,\n",
+        "",
+        "tests/test_review.py -k statistics_job",
+    ),
+    (
+        "src/daydream/review/templates/essay.html",
+        'var verdicts = {a: "accept", r: "reject", u: "undecided"};',
+        'var verdicts = {a: "reject", r: "accept", u: "undecided"};',
+        "tests/test_review_browser.py",
+    ),
 ]
 
 

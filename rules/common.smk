@@ -182,6 +182,13 @@ def result_options(*jobs):
     return shlex.join([*options, f"--statistics={statistics}", f"--jobs={','.join(jobs)}"])
 
 
+def human_labels_if_any(wildcards):
+    """The cohort's human_labels.csv once a reviewer has written one: the statistics (judge
+    versus human) are written again when it changes."""
+    path = STORE.human_labels(COHORT)
+    return [str(path)] if path.exists() else []
+
+
 def results_folder(wildcards, output):
     """The folder a results job writes (its first output is a table at the folder's top)."""
     return str(Path(output[0]).parent)

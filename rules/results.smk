@@ -25,6 +25,7 @@ rule statistics:
     input:
         evaluations=gen_targets("evaluation"),
         membership=MEMBERSHIP,
+        labels=human_labels_if_any,
     output:
         **result_files(REPORTS, STATISTICS_JOB),
     log:

@@ -50,6 +50,42 @@ def add_gen(data: Path, stage: str, gen_id: str, parsed=None, raw=None, **meta) 
         write(folder / "raw.txt", raw)
 
 
+def make_review_cohort(data: Path, planted: str = "") -> list[str]:
+    """A cohort written by hand for the review app: five essays (e1 best .. e5 worst by two
+    judges), their drafts from one combo of two concepts, draft templates tpl-a / tpl-b, a cost
+    on each generation; `planted` is put into e1's text and its judges' responses. Returns the
+    essay ids, best first."""
+    from daydream.store.membership import MembershipRow, membership_csv
+
+    cohort = "cohort-r"
+    write(data / "1_raw/concepts_metadata.csv", "concept_id,name,active\nc-a,Tide Pools,true\nc-b,Crop Rotation,true\n")
+    write(data / "combo_mappings.csv", "combo_id,concept_id\nk1,c-a\nk1,c-b\n")
+    rows, essays = [], []
+    for n in range(1, 6):
+        draft, essay = f"d{n}", f"e{n}"
+        template = "tpl-a" if n % 2 else "tpl-b"
+        common = {"cohort_id": cohort, "mode": "llm", "provider": "http", "cost": 0.01}
+        add_gen(
+            data, "draft", draft, f"draft {n} text", combo_id="k1", template_id=template, llm_model_id="gen-1", **common
+        )
+        text = f"essay {n} text\nsecond line" + (f"\n{planted}" if n == 1 else "")
+        add_gen(data, "essay", essay, text, parent_gen_id=draft, template_id="essay-t", llm_model_id="gen-1", **common)
+        rows += [
+            MembershipRow("draft", draft, cohort, "", "k1", template, "gen-1", 1),
+            MembershipRow("essay", essay, cohort, draft, "k1", "essay-t", "gen-1", 1),
+        ]
+        for judge, offset in (("m1", 0.0), ("m2", 0.5)):
+            gen_id = f"v{n}{judge}"
+            score = 10 - 1.5 * n + offset
+            raw = f"reasoning of {judge} on {essay}" + (f" {planted}" if n == 1 else "") + f"\nSCORE: {score:g}"
+            meta = {"parent_gen_id": essay, "template_id": "judge", "llm_model_id": judge, "replicate": 1}
+            add_gen(data, "evaluation", gen_id, f"{score:g}\n", raw=raw, parser_name="in_last_line", **meta, **common)
+            rows.append(MembershipRow("evaluation", gen_id, cohort, essay, "k1", "judge", judge, 1))
+        essays.append(essay)
+    write(data / "cohorts" / cohort / "membership.csv", membership_csv(rows))
+    return essays
+
+
 def make_experiment(root: Path, *, models: str | None = None, replicates=(1, 1, 1), essay_copy: bool = True) -> Path:
     """A 3-active-concept experiment: k_max 2 gives 3 combos, 1 draft template, 1-2 essay
     templates, 2 evaluation templates. Returns the data root (templates live in root/templates)."""

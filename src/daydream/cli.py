@@ -185,6 +185,37 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_review(args) -> int:
+    """Serve the review app for a cohort until Ctrl-C."""
+    import getpass
+    import secrets
+
+    from daydream.review.app import ReviewSettings, create_app, is_loopback, serve
+    from daydream.review.essays import CohortEssays
+
+    config = _load_config(args)
+    cohort_id, membership = _cohort_membership(config, args)
+    _require_planned(cohort_id, membership)
+    token = None
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            raise InputError(
+                f"the review app listens on loopback only; {args.host} would let others on the network read the "
+                "essays and label them: add --allow-remote (every request then needs the access token)",
+                field="--host",
+            )
+        token = os.environ.get("DAYDREAM_REVIEW_TOKEN") or secrets.token_urlsafe(24)
+    essays = CohortEssays(config["data_root"], cohort_id, config["top_n"], config["statistics"])
+    settings = ReviewSettings(str(config["data_root"]), cohort_id, args.reviewer or getpass.getuser(), token)
+
+    def announce(address: str) -> None:
+        where = f"{address}?token={token}" if token else address
+        print(f"reviewing {len(essays.entries)} essays of cohort {cohort_id} at {where} (Ctrl-C stops)", flush=True)
+
+    serve(create_app(essays, settings), args.host, args.port, announce)
+    return 0
+
+
 def cmd_select_top(args) -> int:
     """Rank the stored essays, write the candidate list and the selection file made from it."""
     from daydream.analysis.scores import score_rows, scores_frame
@@ -210,8 +241,12 @@ def cmd_select_top(args) -> int:
         scores = scores_frame(score_rows(config["data_root"]))  # every cohort's evaluations in the store
         ranked = rank_essays(scores, templates, models, args.aggregate)
         n = args.n if args.n is not None or args.score_span is not None else config["top_n"]
-        chosen = choose(ranked, n, args.score_span)
         how = f"{args.aggregate} over evaluators {templates or 'all templates'} x {models or 'all models'}"
+        if args.human:
+            ranked, human_n, said = _by_human_labels(config["data_root"], ranked, args.human)
+            n = n if args.n is not None or args.score_span is not None or human_n is None else human_n
+            how = f"{said}; {how}"
+        chosen = choose(ranked, n, args.score_span)
         how += f"; top {n}" if n is not None else ""
         how += f"; within {args.score_span:g} of the best" if args.score_span is not None else ""
         statistics = config["statistics"]
@@ -236,6 +271,26 @@ def cmd_select_top(args) -> int:
         "Delete the file to go back."
     )
     return 0
+
+
+def _by_human_labels(data_root, ranked, mode: str):
+    """The ranked essays the reviewers' labels allow, how many to take by default (every accepted
+    one; None: the usual top_n) and a phrase for the selection file."""
+    from daydream.store.labels import store_labels, verdicts
+
+    states = {gen_id: verdict.state for gen_id, verdict in verdicts(store_labels(data_root)).items()}
+    if mode == "accepted":
+        accepted = [gen_id for gen_id, state in states.items() if state == "accepted"]
+        kept = ranked[ranked["essay_gen_id"].isin(accepted)]
+        if kept.empty:
+            raise InputError(
+                "no scored essay is accepted (and by no one rejected) in any cohort's human_labels.csv: "
+                "label some first (daydream review)"
+            )
+        return kept, len(kept), f"accepted by a reviewer, rejected by none ({len(kept)} scored)"
+    rejected = {gen_id for gen_id, state in states.items() if state == "rejected"}
+    kept = ranked[~ranked["essay_gen_id"].isin(rejected)]
+    return kept, None, f"none a reviewer rejected ({len(ranked) - len(kept)} rejected left out)"
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -461,7 +516,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--aggregate", choices=["mean", "max"], default="mean", help="across evaluators (each: mean of its replicates)"
     )
     top.add_argument("--from-candidates", help="make the selection file from an edited candidate list instead")
+    top.add_argument(
+        "--human",
+        choices=["accepted", "not-rejected"],
+        help="from the reviewers' labels (every cohort's human_labels.csv): the essays accepted (and by no one "
+        "rejected), best first; or the top essays no reviewer rejected",
+    )
     top.set_defaults(func=cmd_select_top)
+
+    review = sub.add_parser(
+        "review", help="a local web app to read a cohort's essays and record verdicts (human_labels.csv)"
+    )
+    experiment_args(review)
+    cohort_arg(review)
+    review.add_argument("--port", type=int, default=8765, help="port (0: any free one; the address is printed)")
+    review.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+    review.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on an address beyond loopback; every request must then carry the access token "
+        "(DAYDREAM_REVIEW_TOKEN, else one made up and printed)",
+    )
+    review.add_argument("--reviewer", help="the name labels are saved under (default: your login name)")
+    review.set_defaults(func=cmd_review)
 
     store = sub.add_parser("store", help="housekeeping of the gens store")
     store_commands = store.add_subparsers(dest="store_command", required=True)

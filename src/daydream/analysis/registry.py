@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from daydream.analysis import plots, reliability, stability, summaries, uncertainty
+from daydream.analysis import human, plots, reliability, stability, summaries, uncertainty
 from daydream.analysis.scores import score_rows, scores_frame
 from daydream.config import section_defaults
 from daydream.fileio import read_text
@@ -35,6 +35,14 @@ class ResultInputs:
 
     def rng(self, name: str):
         return uncertainty.rng_for(self.statistics["seed"], name)
+
+    @cached_property
+    def human_verdicts(self) -> dict:
+        """The reviewers' verdicts (store/labels.py) of this cohort, or of every cohort."""
+        from daydream.store.labels import store_labels, verdicts
+
+        cohorts = None if self.membership is None else {row.cohort_id for row in self.membership}
+        return verdicts(store_labels(self.data_root, cohorts))
 
     @cached_property
     def shares(self) -> dict:
@@ -255,6 +263,14 @@ RESULT_TABLES: tuple[ResultTable, ...] = (
         job=STATISTICS_JOB,
     ),
     _table("top_stability", "top_stability.csv", "stability.rst", "Essays", _stability),
+    _table(
+        "judge_vs_human",
+        "judge_vs_human.csv",
+        "judge_vs_human.rst",
+        "Reliability",
+        lambda i: human.judge_vs_human(i.scores, i.human_verdicts, i.statistics["judge_accept_score"]),
+        job=STATISTICS_JOB,
+    ),
 )
 
 RESULT_PLOTS: tuple[ResultPlot, ...] = (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from daydream.fileio import exists, listdir, read_json_object, read_text
 from daydream.stages import STAGES
+from daydream.store.labels import cohort_labels, verdicts
 from daydream.store.layout import JOB_LOGS, METADATA, PARSED, StoreLayout
 from daydream.store.metadata import model_of, number, value
 
@@ -26,6 +27,8 @@ class CohortStatus:
     reused_calls: int = 0  # responses taken from other generations (paid there)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    labels: dict[str, int] = field(default_factory=dict)  # essays by their reviewers' verdict (store/labels.py)
+    reviewers: int = 0
 
     def failed(self, stage: str) -> int:
         return len(self.failures[stage])
@@ -68,6 +71,12 @@ def cohort_status(data_root: str | Path, cohort_id: str, rows) -> CohortStatus:
             reason = failure_reason(store.job_log_dir(row.stage, row.gen_id))
             if reason is not None:
                 status.failures[row.stage].append((row.gen_id, reason))
+    essay_ids = {row.gen_id for row in rows if row.stage == "essay"}
+    labels = cohort_labels(data_root, cohort_id)
+    for gen_id, verdict in verdicts(labels).items():
+        if gen_id in essay_ids:
+            status.labels[verdict.state] = status.labels.get(verdict.state, 0) + 1
+    status.reviewers = len({label.reviewer for label in labels})
     for spent in spend_rows(cohort_metadata_paths(data_root, rows)):
         status.prompt_tokens += spent["prompt_tokens"]
         status.completion_tokens += spent["completion_tokens"]
@@ -95,6 +104,15 @@ def format_status(status: CohortStatus, ids_per_reason: int | None = None) -> st
     if status.reused_calls:
         spend += f"; {status.reused_calls} responses reused from other cohorts' generations (paid there)"
     lines.append(f"{spend}; tokens: {status.prompt_tokens:,} in, {status.completion_tokens:,} out")
+    labelled = sum(status.labels.values())
+    if labelled:
+        states = ", ".join(f"{count} {state}" for state, count in sorted(status.labels.items()))
+        lines.append(
+            f"human labels: {labelled} of {status.planned['essay']} essays labelled ({states}) "
+            f"by {status.reviewers} reviewers"
+        )
+    else:
+        lines.append(f"human labels: none of {status.planned['essay']} essays labelled yet (daydream review)")
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ COMBOS = "combos.csv"
 MANIFEST = "manifest.json"
 MEMBERSHIP = "membership.csv"
 PLAN = "plan.csv"
+HUMAN_LABELS = "human_labels.csv"  # a reviewer's verdicts (review/labels.py)
 RUN_LOCK = ".run.lock"  # held by the cohort's running snakemake (store/run_lock.py)
 RUN_OWNER = ".run.owner.json"  # who holds it
 
@@ -129,7 +130,7 @@ class StoreLayout:
         return self.cohorts_dir / cohort_id
 
     def cohort_file(self, cohort_id: str, name: str) -> str:
-        """COMBOS, MANIFEST, MEMBERSHIP, PLAN, RUN_LOCK, RUN_OWNER"""
+        """COMBOS, MANIFEST, MEMBERSHIP, PLAN, RUN_LOCK, RUN_OWNER, HUMAN_LABELS"""
         return f"{self.root}/cohorts/{cohort_id}/{name}"
 
     def membership(self, cohort_id: str) -> Path:
@@ -140,6 +141,16 @@ class StoreLayout:
 
     def cover_cache(self, digest: str) -> Path:
         return self.cohorts_dir / "cover-cache" / f"{digest}.json"
+
+    def human_labels(self, cohort_id: str) -> Path:
+        return self.cohort_dir(cohort_id) / HUMAN_LABELS
+
+    def human_labels_lock(self, cohort_id: str) -> Path:
+        return self.cohort_dir(cohort_id) / f".{HUMAN_LABELS}.lock"
+
+    def human_label_files(self) -> list[Path]:
+        """Every cohort's human_labels.csv."""
+        return sorted(self.cohorts_dir.glob(f"*/{HUMAN_LABELS}"))
 
     def membership_files(self) -> list[Path]:
         """Every cohort's membership.csv."""

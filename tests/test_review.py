@@ -143,6 +143,7 @@ def test_list_is_ranked_filterable_and_counts_label_states(app_url, cohort):
     filtered = requests.get(app_url + "/?draft_template=tpl-b", timeout=10).text
     assert re.findall(r'data-gen-id="(e\d)"', filtered) == ["e2", "e4"]
     assert "top 3" in page and "100%" in page  # e1's share of resamples in the top 3
+    assert "<td>8.5-9</td>" in page  # e1's judges: m1 8.5, m2 9
 
 
 def test_essay_page_shows_everything_as_text(app_url):
@@ -220,6 +221,7 @@ def test_cli_listens_on_loopback_and_beyond_only_with_a_token(cohort, tmp_path):
         capture_output=True,
         text=True,
         env=run_env(),
+        timeout=60,
     )
     assert refused.returncode == 2 and "--allow-remote" in refused.stderr
 
@@ -299,6 +301,7 @@ def test_select_top_from_labels_and_status_counts_them(cohort, tmp_path):
         ("a", "e2", "accept"),
         ("b", "e2", "reject"),
         ("a", "e5", "accept"),
+        ("b", "e3", "undecided"),
     ]:
         append_label(data, "cohort-r", make_label(reviewer, essay, verdict, None, ""))
     append_label(data, "cohort-r", make_label("a", "e1", "reject", None, ""))
@@ -315,7 +318,7 @@ def test_select_top_from_labels_and_status_counts_them(cohort, tmp_path):
     assert "2 rejected left out" in selection
 
     status = daydream_cli(tmp_path, "status", "--cohort", "cohort-r")
-    assert "human labels: 4 of 5 essays labelled (2 accepted, 2 rejected) by 2 reviewers" in status.stdout
+    assert "human labels: 5 of 5 essays labelled (2 accepted, 2 rejected, 1 undecided) by 2 reviewers" in status.stdout
 
 
 def test_statistics_job_runs_again_when_labels_change(tiny):

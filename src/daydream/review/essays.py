@@ -34,6 +34,8 @@ class EssayEntry:
     score: float | None = None
     share: float | None = None  # of resamples with it in the top N
     evaluations: int = 0
+    judges_low: float | None = None  # the lowest and highest of its judges' scores (each the mean
+    judges_high: float | None = None  # over that judge's replicates)
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,18 @@ class CohortEssays:
         by_rank = {
             gen_id: (rank, row) for rank, (gen_id, row) in enumerate(ranked.set_index("essay_gen_id").iterrows(), 1)
         }
+        scored = self.scores[self.scores["score"].notna() & (self.scores["error"].fillna("") == "")]
+        judges = scored.groupby(["parent_gen_id", "evaluation_template", "evaluation_llm_model"])["score"].mean()
+        spread = judges.astype(float).groupby(level=0).agg(["min", "max"])
         entries = {}
         for gen_id in dict.fromkeys(essay_ids):
             rank, row = by_rank.get(gen_id, (None, None))
-            entries[gen_id] = self._entry(gen_id, rank, row, shares.get(gen_id))
+            low, high = spread.loc[gen_id] if gen_id in spread.index else (None, None)
+            entries[gen_id] = self._entry(gen_id, rank, row, shares.get(gen_id), low, high)
         self.entries = sorted(entries.values(), key=lambda e: (e.rank is None, e.rank or 0, e.gen_id))
         self.by_id = {entry.gen_id: entry for entry in self.entries}
 
-    def _entry(self, gen_id: str, rank, row, share) -> EssayEntry:
+    def _entry(self, gen_id: str, rank, row, share, low, high) -> EssayEntry:
         essay = read_metadata(self.store, "essay", gen_id)
         draft_id = value(essay, "parent_gen_id", "essay")
         draft = read_metadata(self.store, "draft", draft_id) if draft_id else {}
@@ -109,6 +115,8 @@ class CohortEssays:
             score=None if row is None else float(row["score"]),
             share=share,
             evaluations=0 if row is None else int(row["evaluations"]),
+            judges_low=None if low is None else float(low),
+            judges_high=None if high is None else float(high),
         )
 
     def facet_values(self, name: str) -> list[str]:

@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -114,17 +115,54 @@ def build_experiment(
     return config
 
 
-def measure(command: list[str], cwd: Path) -> dict:
-    """Run a command; wall time, CPU (user+sys of it and its waited-for children), peak RSS."""
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and its reaped children, from /proc (None once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _sample_in_flight(pid: int, server, samples: list, stop: threading.Event) -> None:
+    """(time, CPU seconds, calls in flight at the server) four times a second."""
+    while not stop.wait(0.25):
+        cpu = _cpu_seconds(pid)
+        if cpu is None:
+            return
+        samples.append((time.monotonic(), cpu, server.in_flight))
+
+
+def core_share_in_flight(samples: list) -> float | None:
+    """CPU over wall time across the intervals that began with calls in flight at the server."""
+    busy = [(b[1] - a[1], b[0] - a[0]) for a, b in zip(samples, samples[1:], strict=False) if a[2] > 0]
+    wall = sum(t for _, t in busy)
+    return sum(c for c, _ in busy) / wall if wall else None
+
+
+def measure(command: list[str], cwd: Path, server=None) -> dict:
+    """Run a command; wall time, CPU (user+sys of it and its waited-for children), peak RSS; with
+    a server, also the share of a core it used while calls were in flight there."""
     started = time.monotonic()
+    samples: list = []
     with open(cwd / "bench-stdout.txt", "w") as out, open(cwd / "bench-stderr.txt", "w") as err:
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
+        stop = threading.Event()
+        sampler = threading.Thread(target=_sample_in_flight, args=(process.pid, server, samples, stop), daemon=True)
+        if server is not None:
+            sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
+        stop.set()
     wall = time.monotonic() - started
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"failed ({code}): {' '.join(command)}\n{(cwd / 'bench-stderr.txt').read_text()[-4000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "core_share_in_flight": core_share_in_flight(samples),
+    }
 
 
 def snakemake_command(root: Path, config: Path, *args: str) -> list[str]:
@@ -158,7 +196,7 @@ def latency_run(args) -> None:
         before = measure(snakemake_command(root, config, "-n", *run_args), root)
         measure(snakemake_command(root, config, "cohort", "--cores", str(args.cores)), root)
         after = measure(snakemake_command(root, config, "-n", *run_args), root)
-        run = measure(snakemake_command(root, config, *run_args), root)
+        run = measure(snakemake_command(root, config, *run_args), root, server)
         rerun = measure(snakemake_command(root, config, *run_args), root)
         done = len(list((root / "data" / "gens" / "evaluation").glob("*/parsed.txt")))
         requests, peak = len(server.requests), server.max_in_flight
@@ -172,6 +210,10 @@ def latency_run(args) -> None:
     print(f"  calls: {calls} planned, {requests} requests at the server, {done} evaluations parsed")
     print(f"  wall {run['wall']:.1f} s; floor {floor:.2f} s; wall/floor {run['wall'] / floor:.2f}x")
     print(f"  CPU {run['cpu']:.1f} s = {run['cpu'] / calls:.3f} s per call (snakemake and all its processes)")
+    share = run["core_share_in_flight"]
+    print(
+        f"  while calls were in flight: {share:.0%} of a core" if share is not None else "  (no calls seen in flight)"
+    )
     print(f"  peak requests in flight at the server: {peak}")
     print(f"  nothing-to-do rerun: {rerun['wall']:.1f} s, peak {rerun['rss_mib']:.0f} MiB")
 

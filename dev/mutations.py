@@ -460,8 +460,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/analysis/human.py",
-        "return float(\"nan\") if expected == 1 else (observed - expected) / (1 - expected)",
-        "return float(\"nan\") if expected == 1 else observed",
+        'return float("nan") if expected == 1 else (observed - expected) / (1 - expected)',
+        'return float("nan") if expected == 1 else observed',
         "tests/test_review.py -k 'kappa or judge_vs_human'",
     ),
     (

@@ -34,6 +34,7 @@ from daydream.workflow.policy import (
     resource_defaults,
     stop_paying_on_interrupt,
 )
+from daydream.workflow import scheduler_timers
 from daydream.workflow.runner import Runner, force_calls, write_cost_plan
 
 try:
@@ -92,6 +93,11 @@ def run_context():
         executor_settings=workflow.executor_settings,
     )
 
+
+# Snakemake's scheduler without its idle re-evaluation chains (workflow/scheduler_timers.py)
+_TIMERS = scheduler_timers.install()
+if _TIMERS is not None:
+    print(f"note: Snakemake's scheduler left as it is ({_TIMERS}); long waits use more CPU", file=sys.stderr)
 
 POLICY = RunPolicy(run_context)
 RUNNER = Runner(SPECS, SETUP.prices(), POLICY.provider_caps, POLICY.prefetch_calls, config["reuse"])

@@ -482,6 +482,18 @@ MUTATIONS = [
         'var verdicts = {a: "reject", r: "accept", u: "undecided"};',
         "tests/test_review_browser.py",
     ),
+    (
+        "src/daydream/workflow/scheduler_timers.py",
+        "    if limiter is not None and delay == limiter.timespan and not _limit_bound(limiter):",
+        "    if False:",
+        "tests/test_scheduler_timers.py -k resource",
+    ),
+    (
+        "src/daydream/workflow/scheduler_timers.py",
+        '    return allowed is None or allowed == 0 or getattr(limiter, "_daydream_taken", 0) >= allowed',
+        "    return False",
+        "tests/test_scheduler_timers.py -k binding",
+    ),
 ]
 
 

@@ -101,20 +101,34 @@ def create_app(essays: CohortEssays, settings: ReviewSettings):
         values = {**filters(), **extra}
         return ("?" + urlencode(values)) if values else ""
 
+    def cohort_labels(gen_id: str | None = None) -> list:
+        """The cohort's labels as the file has them now (404 for an essay not in the cohort)."""
+        if gen_id is not None and gen_id not in essays.by_id:
+            abort(404)
+        return label_store.cohort_labels(settings.data_root, settings.cohort_id)
+
     def reviewer() -> str:
         return request.cookies.get(REVIEWER_COOKIE) or settings.reviewer
 
+    @app.context_processor
+    def every_page() -> dict:
+        return {
+            "cohort_id": settings.cohort_id,
+            "top_n": essays.top_n,
+            "query": query(),
+            "nonce": g.get("nonce", ""),
+            "form_token": form_token,
+        }
+
     @app.get("/")
     def index():
-        labels = label_store.cohort_labels(settings.data_root, settings.cohort_id)
-        verdicts = label_store.verdicts(labels)
+        verdicts = label_store.verdicts(cohort_labels())
         entries = listed(verdicts)
         counts = {state: 0 for state in STATES}
         for entry in essays.entries:
             counts[verdicts[entry.gen_id].state if entry.gen_id in verdicts else "unlabelled"] += 1
         return render_template(
             "list.html",
-            cohort_id=settings.cohort_id,
             entries=entries,
             total=len(essays.entries),
             verdicts=verdicts,
@@ -122,16 +136,11 @@ def create_app(essays: CohortEssays, settings: ReviewSettings):
             filters=filters(),
             facets={name: essays.facet_values(name) for name in FACETS},
             states=STATES,
-            top_n=essays.top_n,
-            query=query(),
-            nonce=g.nonce,
         )
 
     @app.get("/essay/<gen_id>")
     def essay(gen_id: str):
-        if gen_id not in essays.by_id:
-            abort(404)
-        labels = label_store.cohort_labels(settings.data_root, settings.cohort_id)
+        labels = cohort_labels(gen_id)
         verdicts = label_store.verdicts(labels)
         entries = listed(verdicts)
         ids = [entry.gen_id for entry in entries]
@@ -141,29 +150,22 @@ def create_app(essays: CohortEssays, settings: ReviewSettings):
         mine = label_store.latest(labels).get((gen_id, reviewer()))
         return render_template(
             "essay.html",
-            cohort_id=settings.cohort_id,
             page=essays.page(gen_id),
             position=position,
             shown=len(ids),
             previous_id=previous_id,
             next_id=next_id,
-            query=query(),
             mine=mine,
             reviewer=reviewer(),
             history=[label for label in labels if label.essay_gen_id == gen_id],
             verdict=verdicts.get(gen_id),
-            form_token=form_token,
             keys=KEYS,
-            top_n=essays.top_n,
-            nonce=g.nonce,
         )
 
     @app.post("/essay/<gen_id>/label")
     def label(gen_id: str):
-        if gen_id not in essays.by_id:
-            abort(404)
-        labels = label_store.cohort_labels(settings.data_root, settings.cohort_id)
-        ids = [entry.gen_id for entry in listed(label_store.verdicts(labels))]  # before this label moves it
+        before = label_store.verdicts(cohort_labels(gen_id))
+        ids = [entry.gen_id for entry in listed(before)]  # the order before this label moves it
         form = request.form
         try:
             made = label_store.make_label(
@@ -174,7 +176,7 @@ def create_app(essays: CohortEssays, settings: ReviewSettings):
                 form.get("comment", ""),
             )
         except ValueError as exc:
-            return render_template("error.html", message=str(exc), nonce=g.nonce), 400
+            return render_template("error.html", message=str(exc)), 400
         label_store.append_label(settings.data_root, settings.cohort_id, made)
         target = gen_id
         if form.get("advance") == "1" and gen_id in ids:
@@ -191,7 +193,6 @@ def create_app(essays: CohortEssays, settings: ReviewSettings):
             essays.reload()
         return redirect(url_for("index") + query(), code=303)
 
-    app.jinja_env.globals["form_token"] = form_token
     return app
 
 

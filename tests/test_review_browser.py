@@ -67,10 +67,13 @@ def press(driver, key: str) -> None:
 
 
 def wait_for_essay(driver, gen_id: str) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "gen-id").text == gen_id)
+    # the page may be replaced between finding the element and reading it: look again
+    waiting = WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    waiting.until(lambda d: d.find_element(By.ID, "gen-id").text == gen_id)
 
 
 def test_label_three_essays_with_the_keyboard_and_see_them_after_a_reload(browser, review_address):

@@ -1,7 +1,7 @@
 """How each LLM judge agrees with the people who reviewed the essays (store/labels.py): the rank
 correlation of its scores with the reviewers' scores (Spearman, scipy), and its agreement on
 accept / reject beyond chance (Cohen's kappa), reading a judge's score at or above
-review.accept_score as its "accept". A judge is an evaluation template x model, its score of
+statistics.judge_accept_score as its "accept". A judge is an evaluation template x model, its score of
 an essay the mean over its replicates; the row "all judges" is the ranking's score (their mean).
 
 Cohen's kappa is (p_o - p_e) / (1 - p_e) for two binary raters, computed here in a line rather
@@ -11,6 +11,8 @@ published worked example."""
 from __future__ import annotations
 
 import math
+
+from daydream.analysis.scores import judged_scores
 
 JUDGE_VS_HUMAN_COLUMNS = [
     "judge",
@@ -44,11 +46,9 @@ def judge_vs_human(scores, verdicts: dict, accept_score: float):
     import pandas as pd
     from scipy import stats
 
-    ok = scores[scores["score"].notna() & (scores["error"].fillna("") == "")].copy()
+    ok = judged_scores(scores)
     if ok.empty or not verdicts:
         return pd.DataFrame(columns=JUDGE_VS_HUMAN_COLUMNS)
-    ok["score"] = ok["score"].astype(float)
-    ok["judge"] = ok["evaluation_template"].astype(str) + "__" + ok["evaluation_llm_model"].astype(str)
     per_judge = ok.groupby(["judge", "parent_gen_id"])["score"].mean().reset_index()
     together = per_judge.groupby("parent_gen_id")["score"].mean().reset_index().assign(judge=ALL_JUDGES)
     rows = []

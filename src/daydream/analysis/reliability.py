@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 
+from daydream.analysis.scores import judged_scores
+
 RELIABILITY_COLUMNS = [
     "scope",
     "kind",
@@ -109,11 +111,10 @@ def judge_reliability(scores, alpha_min: float = 0.667, icc_min: float = 0.5):
     across replicates."""
     import pandas as pd
 
-    ok = scores[scores["score"].notna()].copy()
+    ok = judged_scores(scores)
     if ok.empty:
         return pd.DataFrame(columns=RELIABILITY_COLUMNS)
-    ok["score"] = ok["score"].astype(float)
-    ok["rater"] = ok["evaluation_template"].astype(str) + "__" + ok["evaluation_llm_model"].astype(str)
+    ok["rater"] = ok["judge"]
     ok["unit"] = ok["parent_gen_id"]
     judged = ok.groupby(["unit", "rater", "evaluation_template"], dropna=False)["score"].mean().reset_index()
     rows = []

@@ -120,6 +120,15 @@ def score_rows(data_root: str | Path, evaluation_ids: list[str] | None = None) -
     return rows
 
 
+def judged_scores(scores):
+    """The parsed scores as floats, each with its `judge`: evaluation template x model, the rater
+    of the reliability, stability and judge-versus-human tables."""
+    ok = scores[scores["score"].notna() & (scores["error"].fillna("") == "")].copy()
+    ok["score"] = ok["score"].astype(float)
+    ok["judge"] = ok["evaluation_template"].astype(str) + "__" + ok["evaluation_llm_model"].astype(str)
+    return ok
+
+
 def scores_frame(rows: list[dict]):
     import pandas as pd
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from daydream.analysis.scores import judged_scores
+
 CHUNK = 100  # resamples computed together (bounds the memory: chunk x essays x judges)
 STABILITY_COLUMNS = ["essay_gen_id", "rank", "score", "top_n", "share_in_top_n", "stable"]
 
@@ -36,15 +38,13 @@ def _cells(ok):
 
 def top_shares(scores, n: int, resamples: int, rng, templates=None, models=None, aggregate: str = "mean") -> dict:
     """essay gen_id -> share of resamples in which it is among the top n."""
-    ok = scores[scores["score"].notna() & (scores["error"].fillna("") == "")].copy()
+    ok = judged_scores(scores)
     if templates:
         ok = ok[ok["evaluation_template"].isin(templates)]
     if models:
         ok = ok[ok["evaluation_llm_model"].isin(models)]
     if ok.empty or n < 1:
         return {}
-    ok["score"] = ok["score"].astype(float)
-    ok["judge"] = ok["evaluation_template"].astype(str) + "__" + ok["evaluation_llm_model"].astype(str)
     essays, judges, cells = _cells(ok)
     n_essays, n_judges = len(essays), len(judges)
     n = min(n, n_essays)

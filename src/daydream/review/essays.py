@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daydream.analysis.scores import score_rows, scores_frame
+from daydream.analysis.scores import judged_scores, score_rows, scores_frame
 from daydream.analysis.selection import rank_essays
 from daydream.analysis.stability import top_shares
 from daydream.analysis.status import spend_rows
@@ -89,9 +89,8 @@ class CohortEssays:
         by_rank = {
             gen_id: (rank, row) for rank, (gen_id, row) in enumerate(ranked.set_index("essay_gen_id").iterrows(), 1)
         }
-        scored = self.scores[self.scores["score"].notna() & (self.scores["error"].fillna("") == "")]
-        judges = scored.groupby(["parent_gen_id", "evaluation_template", "evaluation_llm_model"])["score"].mean()
-        spread = judges.astype(float).groupby(level=0).agg(["min", "max"])
+        judges = judged_scores(self.scores).groupby(["parent_gen_id", "judge"])["score"].mean()
+        spread = judges.groupby(level=0).agg(["min", "max"])
         entries = {}
         for gen_id in dict.fromkeys(essay_ids):
             rank, row = by_rank.get(gen_id, (None, None))

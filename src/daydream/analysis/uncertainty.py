@@ -113,16 +113,18 @@ def compare_levels(scores, confidence: float = 0.95):
     for factor, units in FACTOR_UNITS.items():
         levels = sorted(str(level) for level in ok[factor].dropna().unique() if str(level))
         family = []
+        by_unit = {level: _unit_means(ok, factor, level, units) for level in levels}  # once per level, not pair
+        by_essay: dict = {}
         for a, b in combinations(levels, 2):
-            paired = pd.concat(
-                [_unit_means(ok, factor, a, units), _unit_means(ok, factor, b, units)], axis=1, join="inner"
-            ).dropna()
+            paired = pd.concat([by_unit[a], by_unit[b]], axis=1, join="inner").dropna()
             if len(paired) >= 2:
                 test = stats.ttest_rel(paired.iloc[:, 0], paired.iloc[:, 1])
                 n, mean_a, mean_b, is_paired = len(paired), paired.iloc[:, 0].mean(), paired.iloc[:, 1].mean(), True
             else:
-                essays_a = _unit_means(ok, factor, a, ["parent_gen_id"])
-                essays_b = _unit_means(ok, factor, b, ["parent_gen_id"])
+                for level in (a, b):
+                    if level not in by_essay:
+                        by_essay[level] = _unit_means(ok, factor, level, ["parent_gen_id"])
+                essays_a, essays_b = by_essay[a], by_essay[b]
                 if len(essays_a) < 2 or len(essays_b) < 2:
                     continue
                 test = stats.ttest_ind(essays_a, essays_b, equal_var=False)

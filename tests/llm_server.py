@@ -12,7 +12,15 @@ text (`samples=False` for the bare reply). Faults:
 - bodies with status 200 that are no completion: 'malformed' (cut-off JSON), 'empty', 'html' (a
   gateway page), 'nochoices', 'error502' and 'error400' (an OpenRouter-style error object, sent
   with status 200 when a failure happens after the model started);
-- 'truncate' (half the text, finish_reason length), 'empty-length' (no text, finish_reason length)."""
+- 'truncate' (half the text, finish_reason length), 'empty-length' (no text, finish_reason length).
+
+Like OpenRouter when asked (`openrouter=True`): the charge in usage.cost when the request has
+usage: {include: true} (`cost_per_token` a token, made exact in binary), cached and reasoning token
+counts; `reasoning` puts a reasoning model's reasoning, which names a different score
+(REASONING_SCORE), in message.reasoning ('field'), in <think> blocks before the answer ('tags'),
+after an opening the prompt made ('unopened': only the closing tag), or cut off mid-thought
+('cutoff'). A request with response_format gets the JSON it asks for unless
+`ignore_schema=True`."""
 
 from __future__ import annotations
 
@@ -24,6 +32,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SAMPLE = "{sample}"  # in a reply: where the sample's tag goes (see FakeLLM)
+REASONING_SCORE = 2  # the score a reasoning model muses about before answering otherwise
+STRUCTURED_SCORE = 6.5  # a structured judge's score
+MUSING = "an idea the model only mused about"  # in its reasoning: no parsed draft may hold it
 
 
 def stage_shaped_reply(prompt: str) -> str:
@@ -52,8 +63,17 @@ class FakeLLM:
         hang_s: float = 3.0,
         latency_s: float = 0.0,
         samples: bool = True,
+        openrouter: bool = False,
+        cost_per_token: float = 2**-20,
+        reasoning: str | None = None,
+        ignore_schema: bool = False,
     ):
         self.reply = reply
+        self.openrouter = openrouter
+        self.cost_per_token = cost_per_token
+        self.reasoning = reasoning
+        self.ignore_schema = ignore_schema
+        self.charged: list[float] = []  # every usage.cost reported
         self.samples = samples  # each request's text unique (a first line naming the sample)
         self.latency_s = latency_s
         self.gate = threading.Event()  # answers wait until it is set (a test holds calls in flight)
@@ -172,14 +192,40 @@ class FakeLLM:
             completion_tokens = body.get("max_tokens", completion_tokens)
         if fault == "empty-length":
             text, finish, completion_tokens = "", "length", body.get("max_tokens", 0)
+        if "response_format" in body and not self.ignore_schema:
+            text = json.dumps({"reasoning": f"Clear enough{tag}. SCORE: 3", "score": STRUCTURED_SCORE})
+            completion_tokens = len(text.split())
+        message = {"role": "assistant", "content": text}
+        thought = (
+            f'Let me think{tag}. <essay-idea stage="9">{MUSING}</essay-idea>\n'
+            f"At first sight SCORE: {REASONING_SCORE}\nFinal Score: {REASONING_SCORE}/10"
+        )
+        if self.reasoning == "field":
+            message["reasoning"] = thought
+        elif self.reasoning == "tags":
+            message["content"] = f"<think>\n{thought}\n</think>\n\n{text}"
+        elif self.reasoning == "unopened":
+            message["content"] = f"{thought}\n</think>\n{text}"
+        elif self.reasoning == "cutoff":
+            message["content"], finish = f"<think>\n{thought}", "length"
+            completion_tokens = body.get("max_tokens", completion_tokens)
+        reasoning_tokens = len(thought.split()) if self.reasoning else 0
+        usage = {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": completion_tokens + reasoning_tokens,
+            "total_tokens": len(prompt.split()) + completion_tokens + reasoning_tokens,
+        }
+        if self.openrouter:
+            usage["prompt_tokens_details"] = {"cached_tokens": len(prompt.split()) // 2}
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+            if (body.get("usage") or {}).get("include"):
+                usage["cost"] = usage["total_tokens"] * self.cost_per_token
+                with self.lock:
+                    self.charged.append(usage["cost"])
         payload = {
             "id": f"gen-{len(self.requests)}",
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": {
-                "prompt_tokens": len(prompt.split()),
-                "completion_tokens": completion_tokens,
-                "total_tokens": len(prompt.split()) + completion_tokens,
-            },
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
         }
         self._send(handler, 200, json.dumps(payload).encode())

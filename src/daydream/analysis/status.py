@@ -137,7 +137,11 @@ SPEND_COLUMNS = [
     "calls",
     "prompt_tokens",
     "completion_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
     "cost_usd",
+    "provider_cost_calls",
+    "batch_calls",
     "unpriced_calls",
     "reused_calls",
     "reused_cost_usd",
@@ -153,9 +157,12 @@ def paid_elsewhere(metadata: dict, gen_id: str) -> bool:
 
 def spend_rows(metadata_paths) -> list[dict]:
     """Recorded spend per stage and model (cost and tokens from each generation's metadata.json):
-    calls, tokens and cost_usd count the responses paid for by these generations, once each;
-    unpriced_calls the remote ones without a price; reused_calls and reused_cost_usd the responses
-    they took from other generations (paid there, not again)."""
+    calls, tokens and cost_usd count the responses paid for by these generations, once each
+    (reasoning and cached prompt tokens as far as the provider reported them); provider_cost_calls
+    those whose cost is the provider's reported charge (the rest: the price table's),
+    batch_calls those made in a batch; unpriced_calls the remote ones without a price;
+    reused_calls and reused_cost_usd the responses they took from other generations (paid there,
+    not again)."""
     totals: dict[tuple[str, str], dict] = {}
     for path in metadata_paths:
         metadata = read_json_object(path)
@@ -166,7 +173,8 @@ def spend_rows(metadata_paths) -> list[dict]:
         provider = value(metadata, "provider", path=path)
         row = totals.setdefault(
             (stage, model_id),
-            dict(zip(SPEND_COLUMNS, [stage, model_id, provider, 0, 0, 0, 0.0, 0, 0, 0.0], strict=True)),
+            {name: 0.0 if name.endswith("_usd") else 0 for name in SPEND_COLUMNS}
+            | {"stage": stage, "model_id": model_id, "provider": provider},
         )
         cost = number(metadata, "cost", path)
         if paid_elsewhere(metadata, value(metadata, "gen_id", path=path) or Path(path).parent.name):
@@ -177,8 +185,12 @@ def spend_rows(metadata_paths) -> list[dict]:
         row["calls"] += 1
         row["prompt_tokens"] += int(number(usage, "prompt_tokens", path) or 0)
         row["completion_tokens"] += int(number(usage, "completion_tokens", path) or 0)
+        row["reasoning_tokens"] += int(number(usage, "reasoning_tokens", path) or 0)
+        row["cached_tokens"] += int(number(usage, "cached_tokens", path) or 0)
+        row["batch_calls"] += isinstance(metadata.get("batch"), dict)
         if cost is not None:
             row["cost_usd"] += cost
+            row["provider_cost_calls"] += metadata.get("cost_source") == "provider"
         elif provider != "offline":
             row["unpriced_calls"] += 1
     order = {stage: i for i, stage in enumerate(STAGES)}
@@ -206,10 +218,18 @@ def format_spend(rows: list[dict], title: str) -> str:
         f"{'stage':<11}{'model':<24}{'calls':>7}{'in tokens':>12}{'out tokens':>12}{'cost $':>11}{'reused':>8}",
     ]
     for row in rows:
+        notes = [
+            f"{row['reasoning_tokens']:,} reasoning tokens" if row["reasoning_tokens"] else "",
+            f"{row['cached_tokens']:,} cached prompt tokens" if row["cached_tokens"] else "",
+            f"{row['provider_cost_calls']} costs reported by the provider" if row["provider_cost_calls"] else "",
+            f"{row['batch_calls']} in batches" if row["batch_calls"] else "",
+            f"+{row['unpriced_calls']} without price" if row["unpriced_calls"] else "",
+        ]
+        notes = [note for note in notes if note]
         lines.append(
             f"{row['stage']:<11}{row['model_id'][:23]:<24}{row['calls']:>7}{row['prompt_tokens']:>12,}"
             f"{row['completion_tokens']:>12,}{row['cost_usd']:>11.4f}{row['reused_calls']:>8}"
-            + (f"  (+{row['unpriced_calls']} without price)" if row["unpriced_calls"] else "")
+            + (f"  ({'; '.join(notes)})" if notes else "")
         )
     total = sum(row["cost_usd"] for row in rows)
     reused = sum(row["reused_calls"] for row in rows)

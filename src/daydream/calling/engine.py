@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from daydream.calling.llm import LLMError, complete
+from daydream.calling.llm import Completion, LLMError, complete
 from daydream.calling.providers import Endpoint
 from daydream.store.archive import Request, now_iso
 from daydream.store.layout import StoreLayout
@@ -67,29 +67,44 @@ def perform_call(call: Call, session=None, sleep=time.sleep) -> Found:
         if found is not None:
             return found
         completion = complete(call.endpoint, call.request, call.prompt, call.stage, session=session, sleep=sleep)
-        record = {
-            "request_key": call.key,
-            "request": {
-                "provider": call.request.provider,
-                "model": call.request.model,
-                "max_tokens": call.request.max_tokens,
-                "temperature": call.request.temperature,
-                "prompt_sha256": hashlib.sha256(call.prompt.encode("utf-8")).hexdigest(),
-            },
-            "slot": call.slot,
-            "text": completion.text,
-            "finish_reason": completion.finish_reason,
-            "usage": completion.usage,
-            "provider": completion.provider,
-            "model": completion.model,
-            "duration_s": round(completion.duration_s, 3),
-            "attempts": completion.attempts,
-            "retries": completion.retries,
-            "response_id": completion.response_id,
-            "created_at": now_iso(),
-        }
+        record = response_record(call, completion)
         file = archive(call.store, call.stage, call.gen_id, call.key, call.slot, record)
     return Found(record, "called", file)
+
+
+def response_record(call: Call, completion: Completion, **extra) -> dict:
+    """The archive record of a completion: the text as received, its reasoning and reported
+    charge when the provider sent them, and the request it answers."""
+    request = {
+        "provider": call.request.provider,
+        "model": call.request.model,
+        "max_tokens": call.request.max_tokens,
+        "temperature": call.request.temperature,
+        "prompt_sha256": hashlib.sha256(call.prompt.encode("utf-8")).hexdigest(),
+    }
+    if call.request.response_format:
+        request["response_format"] = call.request.response_format
+    record = {
+        "request_key": call.key,
+        "request": request,
+        "slot": call.slot,
+        "text": completion.text,
+        "finish_reason": completion.finish_reason,
+        "usage": completion.usage,
+        "provider": completion.provider,
+        "model": completion.model,
+        "duration_s": round(completion.duration_s, 3),
+        "attempts": completion.attempts,
+        "retries": completion.retries,
+        "response_id": completion.response_id,
+        "created_at": now_iso(),
+        **extra,
+    }
+    if completion.reasoning is not None:
+        record["reasoning"] = completion.reasoning
+    if completion.reported_cost is not None:
+        record["reported_cost"] = completion.reported_cost
+    return record
 
 
 class CallEngine:

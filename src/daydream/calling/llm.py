@@ -34,6 +34,8 @@ class Completion:
     attempts: int = 1
     response_id: str | None = None
     retries: list = field(default_factory=list)
+    reasoning: str | None = None  # a separate reasoning field (message.reasoning / reasoning_content)
+    reported_cost: float | None = None  # what the provider says it charged (OpenRouter usage.cost)
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,48 @@ def _excerpt(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
+def _count(value) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+        return None
+    return int(value)
+
+
 def _usage(data: dict) -> dict:
-    usage = data.get("usage") or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = int(usage.get("total_tokens") or (prompt + completion))
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+    """Token counts; cached prompt tokens and reasoning tokens too when the provider reports them
+    (OpenAI and OpenRouter: usage.prompt_tokens_details / usage.completion_tokens_details)."""
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt = _count(usage.get("prompt_tokens")) or 0
+    completion = _count(usage.get("completion_tokens")) or 0
+    total = _count(usage.get("total_tokens")) or (prompt + completion)
+    counts = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+    for details, name, recorded in (
+        ("prompt_tokens_details", "cached_tokens", "cached_tokens"),
+        ("completion_tokens_details", "reasoning_tokens", "reasoning_tokens"),
+    ):
+        part = usage.get(details)
+        found = _count(part.get(name)) if isinstance(part, dict) else None
+        if found is not None:
+            counts[recorded] = found
+    return counts
+
+
+def reported_cost(data: dict) -> float | None:
+    """The charge the provider reports in the response (OpenRouter's usage.cost, in USD), if any."""
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    cost = usage.get("cost")
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost != cost or cost < 0 or cost == float("inf"):
+        return None
+    return float(cost)
+
+
+def separate_reasoning(message: dict) -> str | None:
+    """A reasoning model's reasoning sent beside the answer: OpenRouter's message.reasoning, or
+    reasoning_content (DeepSeek, vLLM)."""
+    for name in ("reasoning", "reasoning_content"):
+        text = message.get(name)
+        if isinstance(text, str) and text.strip():
+            return text
+    return None
 
 
 def is_retryable_status(status: int) -> bool:
@@ -92,8 +130,18 @@ class _Retryable(Exception):
     """A failed attempt worth another: (problem, status, excerpt)."""
 
 
-def _completion_from_body(status: int, body: str, secrets: tuple[str, ...]):
-    """(text, finish_reason, usage, id) from a 200 body. A body that is no completion is worth
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    finish_reason: str | None
+    usage: dict
+    response_id: str | None
+    reasoning: str | None
+    cost: float | None
+
+
+def _completion_from_body(status: int, body: str, secrets: tuple[str, ...]) -> _Answer:
+    """The answer in a 200 body. A body that is no completion is worth
     another attempt (an HTML gateway page, cut-off JSON, no choices, an empty completion), as is
     an error object whose code is a retryable status (OpenRouter sends {"error": {"code": 502}}
     with status 200 when a failure happens after the model started); other error codes are not."""
@@ -117,14 +165,14 @@ def _completion_from_body(status: int, body: str, secrets: tuple[str, ...]):
     if not choices or not isinstance(choices[0], dict):
         raise _Retryable("response has no choices", status, _excerpt(body, secrets))
     choice = choices[0]
-    message = choice.get("message") or {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     text = message.get("content")
     finish_reason = choice.get("finish_reason")
     if finish_reason == "length" and not text:
-        text = ""  # cut off before any text: a truncation, for the parse step to report
+        text = ""  # cut off before any text (a reasoning model mid-thought): a truncation to report
     elif not isinstance(text, str) or not text.strip():
         raise _Retryable(f"empty completion (finish_reason={finish_reason})", status, _excerpt(body, secrets))
-    return text, finish_reason, _usage(data), data.get("id")
+    return _Answer(text, finish_reason, _usage(data), data.get("id"), separate_reasoning(message), reported_cost(data))
 
 
 def chat_completion(
@@ -141,11 +189,12 @@ def chat_completion(
     sleep=time.sleep,
     rng=random.random,
     before_attempt=None,
+    extra_body: dict | None = None,
 ) -> Completion:
     """One chat completion. Retried, with backoff or as Retry-After says: 408, 429 and 5xx,
     timeouts, connection errors, and 200 bodies that are no completion; at most
     policy.max_attempts attempts. Other statuses fail at once. before_attempt() runs before each
-    attempt (the provider's rate limit)."""
+    attempt (the provider's rate limit). extra_body: more request fields (response_format, usage)."""
     import requests
 
     session = session or requests.Session()
@@ -159,6 +208,7 @@ def chat_completion(
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": max_tokens,
         "temperature": temperature,
+        **(extra_body or {}),
     }
     started = time.monotonic()
     retries = []
@@ -176,13 +226,22 @@ def chat_completion(
             status = response.status_code
             if status == 200:
                 try:
-                    text, finish_reason, usage, response_id = _completion_from_body(status, response.text, secrets)
+                    answer = _completion_from_body(status, response.text, secrets)
                 except _Retryable as failed:
                     problem, status, excerpt = failed.args
                 else:
-                    elapsed = time.monotonic() - started
                     return Completion(
-                        text, finish_reason, usage, provider, model, elapsed, attempt, response_id, retries
+                        answer.text,
+                        answer.finish_reason,
+                        answer.usage,
+                        provider,
+                        model,
+                        time.monotonic() - started,
+                        attempt,
+                        answer.response_id,
+                        retries,
+                        answer.reasoning,
+                        answer.cost,
                     )
             else:
                 problem, excerpt = f"HTTP {status}", _excerpt(response.text, secrets)
@@ -198,9 +257,11 @@ def chat_completion(
     raise AssertionError("unreachable")
 
 
-def offline_completion(*, stage: str, prompt: str, model: str, max_tokens: int) -> Completion:
+def offline_completion(
+    *, stage: str, prompt: str, model: str, max_tokens: int, response_format: str | None = None
+) -> Completion:
     started = time.monotonic()
-    text = offline_response(stage, prompt, model)
+    text = offline_response(stage, prompt, model, "json" if response_format else None)
     prompt_tokens = len(prompt.split())
     completion_tokens = len(text.split())
     finish_reason = "stop"
@@ -225,7 +286,13 @@ def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=
     from daydream.errors import InputError
 
     if endpoint.base_url is None:
-        return offline_completion(stage=stage, prompt=prompt, model=request.model, max_tokens=request.max_tokens)
+        return offline_completion(
+            stage=stage,
+            prompt=prompt,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            response_format=request.response_format,
+        )
     if missing_api_key(endpoint.base_url, endpoint.api_key_env):
         raise InputError(f"no API key: set {endpoint.api_key_env} in the environment or in .env", field="api_key_env")
     before_attempt = None
@@ -248,4 +315,18 @@ def complete(endpoint, request, prompt: str, stage: str, *, session=None, sleep=
         session=session,
         sleep=sleep,
         before_attempt=before_attempt,
+        extra_body=request_extras(endpoint, request),
     )
+
+
+def request_extras(endpoint, request) -> dict:
+    """Request fields beyond the chat basics: the structured output's schema, and OpenRouter's
+    ask for the charge (which changes no answer, so is no part of the request key)."""
+    from daydream.text.structured import response_format
+
+    extras = {}
+    if request.response_format:
+        extras["response_format"] = response_format(request.response_format)
+    if endpoint.usage_accounting:
+        extras["usage"] = {"include": True}
+    return extras

@@ -6,6 +6,7 @@ block, so every draft parser finds what it needs; evaluations end in 'SCORE: X'.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from daydream.stages import STAGE_MODEL
 
@@ -40,8 +41,8 @@ def _phrase(seed: bytes, offset: int, n: int = 3) -> str:
 
 
 def offline_response(stage: str, prompt: str, model: str, shape: str | None = None) -> str:
-    """A deterministic answer to `prompt`, shaped as `shape` ("draft", "essay" or "score"; by default
-    the stage's own, stages.Stage.offline_shape)."""
+    """A deterministic answer to `prompt`, shaped as `shape` ("draft", "essay", "score", or "json":
+    a structured judge's answer; by default the stage's own, stages.Stage.offline_shape)."""
     if shape is None:
         shape = STAGE_MODEL[stage].offline_shape
     seed = _seed(prompt, model)
@@ -70,6 +71,9 @@ def offline_response(stage: str, prompt: str, model: str, shape: str | None = No
             )
         return "\n\n".join(paragraphs) + "\n"
     score = seed[0] % 11
+    if shape == "json":
+        reasoning = f"{tag} the text mentions {_phrase(seed, 2)} and {_phrase(seed, 9)}."
+        return json.dumps({"reasoning": reasoning, "score": score}) + "\n"
     return (
         f"{tag}\n\nReasoning: the text mentions {_phrase(seed, 2)} and {_phrase(seed, 9)}.\n"
         f"Strength: {_phrase(seed, 5, 2)}. Weakness: {_phrase(seed, 12, 2)}.\n\nSCORE: {score}\n"

@@ -21,6 +21,7 @@ class Endpoint:
     policy: RetryPolicy
     max_concurrency: int  # calls in flight when no `--resources NAME=N` is given
     requests_per_minute: int | None = None  # rate_limit.py
+    usage_accounting: bool = False  # ask for the charge in each response (OpenRouter: usage.include)
 
 
 def provider_settings(config: dict, name: str) -> dict:
@@ -29,7 +30,19 @@ def provider_settings(config: dict, name: str) -> dict:
     own = (config.get("providers") or {}).get(name) or {}
     merged = {key: own.get(key, llm[key]) for key in (*POLICY_KEYS, "max_concurrency", "requests_per_minute")}
     merged.update(base_url=own.get("base_url"), api_key_env=own.get("api_key_env"))
+    merged["usage_accounting"] = asks_for_cost(own.get("usage_accounting"), merged["base_url"])
     return merged
+
+
+def asks_for_cost(setting: bool | None, base_url: str | None) -> bool:
+    """Whether requests ask the provider to report its charge: as set, else (null) for OpenRouter,
+    the provider that needs asking (its usage: {include: true})."""
+    if setting is not None:
+        return bool(setting)
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url).hostname or "") if base_url else ""
+    return host == "openrouter.ai" or host.endswith(".openrouter.ai")
 
 
 def endpoint(config: dict, name: str) -> Endpoint:
@@ -37,7 +50,13 @@ def endpoint(config: dict, name: str) -> Endpoint:
     base_url = settings["base_url"].rstrip("/") if settings["base_url"] else None
     policy = RetryPolicy(**{key: settings[key] for key in POLICY_KEYS})
     return Endpoint(
-        name, base_url, settings["api_key_env"], policy, settings["max_concurrency"], settings["requests_per_minute"]
+        name,
+        base_url,
+        settings["api_key_env"],
+        policy,
+        settings["max_concurrency"],
+        settings["requests_per_minute"],
+        settings["usage_accounting"],
     )
 
 

@@ -17,7 +17,7 @@ from daydream.tables import (
     read_table,
     read_text,
 )
-from daydream.text import parsers
+from daydream.text import parsers, reasoning
 
 LEVELS = ("sentence", "paragraph", "article")
 MAX_REPLICATES = 100  # per stage; the cube's size has its own limit (config max_generations)
@@ -43,6 +43,7 @@ class Template:
     generator: str
     active: bool
     path: Path
+    structured_output: bool = False  # evaluation templates: ask the judge for JSON (text/structured.py)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Model:
     for_evaluation: bool
     input_price: float | None = None
     output_price: float | None = None
+    reasoning_tag: str = reasoning.DEFAULT_TAG  # thinking blocks taken out of its answers (text/reasoning.py)
+    structured_output: bool = False  # as a judge, asked for JSON (text/structured.py)
 
 
 @dataclass
@@ -200,9 +203,36 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
                 raise row_error(f"template file missing: {text_path}", row, path, "template_id")
             check_inside(text_path, templates_root)
             check_template_text(text_path, stage)
-        templates.append(Template(stage, template_id, row["template_name"], parser, generator, active, text_path))
+        structured = _optional_bool(row, "structured_output", path)
+        if structured and kind != "score":
+            raise row_error(
+                f"structured_output is for judges (evaluation templates), not {stage}", row, path, "structured_output"
+            )
+        templates.append(
+            Template(stage, template_id, row["template_name"], parser, generator, active, text_path, structured)
+        )
     check_unique(rows, "template_id", path)
     return templates
+
+
+def _optional_bool(row: dict, column: str, path: Path) -> bool:
+    """An optional true/false column: absent or empty is false."""
+    return bool((row.get(column) or "").strip()) and parse_bool(row, column, path)
+
+
+def _reasoning_tag(row: dict, path: Path) -> str:
+    """The optional reasoning_tag column: the thinking blocks' tag (default think), or none."""
+    tag = (row.get("reasoning_tag") or "").strip() or reasoning.DEFAULT_TAG
+    if tag.lower() == reasoning.NO_TAG:
+        return reasoning.NO_TAG
+    if not reasoning.TAG_PATTERN.match(tag):
+        raise row_error(
+            f"reasoning_tag must be a tag name like think (for <think>...</think>) or none, got {tag!r}",
+            row,
+            path,
+            "reasoning_tag",
+        )
+    return tag
 
 
 def load_models(data_root: Path) -> list[Model]:
@@ -227,6 +257,8 @@ def load_models(data_root: Path) -> list[Model]:
                 for_evaluation,
                 parse_optional_float(row, "input_price_per_mtok", path) if "input_price_per_mtok" in row else None,
                 parse_optional_float(row, "output_price_per_mtok", path) if "output_price_per_mtok" in row else None,
+                _reasoning_tag(row, path),
+                _optional_bool(row, "structured_output", path),
             )
         )
     check_unique(rows, "id", path)

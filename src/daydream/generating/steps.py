@@ -1,5 +1,7 @@
 """One generation's steps: render its prompt; get its response (one call, or the archived one);
-record raw.txt and metadata.json; validate and parse into parsed.txt. Values in, files out.
+record raw.txt (the content as received), reasoning.txt (a reasoning model's reasoning) and
+metadata.json; validate and parse the answer (the content without its reasoning) into parsed.txt.
+Values in, files out.
 
 raw.txt and metadata.json are written before validation and are not outputs Snakemake deletes
 when the job fails, so a response that fails validation keeps them, and fixing a parser or a
@@ -7,7 +9,9 @@ setting re-runs only the parse, from the archived response."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from daydream import fileio
@@ -17,9 +21,12 @@ from daydream.ids import MEMBERSHIP_COLUMNS
 from daydream.planning.specs import GenerationSpec
 from daydream.stages import PARENT_STAGE
 from daydream.store.archive import import_unarchived_raw, keep_raw_before_overwrite, request_key
+from daydream.store.layout import REASONING
 from daydream.store.responses import Found
 from daydream.tables import read_text
-from daydream.text.parsers import parsed_text
+from daydream.text.parsers import ParseError, format_score, parsed_text
+from daydream.text.reasoning import Split, split_reasoning
+from daydream.text.structured import structured_score
 
 
 class ValidationFailed(Exception):
@@ -61,11 +68,48 @@ def cost_of(usage: dict, prices: dict | None) -> float | None:
     )
 
 
+def recorded_cost(record: dict, prices: dict | None) -> tuple[float | None, str | None]:
+    """A response's cost and where it comes from: what the provider reported it charged
+    ("provider"), else the price table's figure for its tokens ("price_table"; times the record's
+    price_factor: a batch's discount), else (None, None)."""
+    reported = record.get("reported_cost")
+    if isinstance(reported, int | float) and not isinstance(reported, bool):
+        return float(reported), "provider"
+    usage = record.get("usage") or {}
+    if not usage:
+        return None, None
+    cost = cost_of(usage, prices)
+    if cost is None:
+        return None, None
+    factor = record.get("price_factor", 1)
+    return round(cost * factor, 8), "price_table"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The response as generate reads it: the answer to validate and parse, its reasoning, and
+    a structured judge's score (or why the text parser reads it instead)."""
+
+    split: Split
+    score: float | None = None
+    structured_fallback: str | None = None
+
+
+def read_answer(gen: GenerationSpec, record: dict) -> Answer:
+    split = split_reasoning(record["text"], record.get("reasoning"), gen.reasoning_tag)
+    if not (gen.request and gen.request.response_format):
+        return Answer(split)
+    try:
+        return Answer(split, structured_score(split.answer))
+    except ParseError as exc:
+        return Answer(split, None, f"{exc}; read by the {gen.parser} parser")
+
+
 def lineage(gen: GenerationSpec) -> dict:
     return {name: getattr(gen.row, name) for name in MEMBERSHIP_COLUMNS}
 
 
-def llm_metadata(gen: GenerationSpec, found: Found, key: str, prices: dict | None) -> dict:
+def llm_metadata(gen: GenerationSpec, found: Found, key: str, prices: dict | None, answer: Answer) -> dict:
     record = found.record
     usage = record.get("usage") or {}
     request = gen.request
@@ -81,7 +125,8 @@ def llm_metadata(gen: GenerationSpec, found: Found, key: str, prices: dict | Non
         "finish_reason": record.get("finish_reason"),
         "truncated": truncated,
         "usage": usage,
-        "cost": cost_of(usage, prices) if usage else None,
+        "cost": None,
+        "cost_source": None,
         "duration_s": record.get("duration_s"),
         "attempts": record.get("attempts", 1),
         "request_key": key,
@@ -93,6 +138,17 @@ def llm_metadata(gen: GenerationSpec, found: Found, key: str, prices: dict | Non
         "response_file": found.file,
         "created_at": record.get("created_at"),
     }
+    metadata["cost"], metadata["cost_source"] = recorded_cost(record, prices)
+    if answer.split.reasoning is not None:
+        metadata["reasoning"] = {"source": answer.split.source, "characters": len(answer.split.reasoning)}
+    if request.response_format:
+        metadata["structured_output"] = {
+            "format": request.response_format,
+            "parsed_from": "json" if answer.score is not None else "text",
+            "fallback_reason": answer.structured_fallback,
+        }
+    if isinstance(record.get("batch"), dict):
+        metadata["batch"] = record["batch"]
     if gen.concepts:
         metadata["concept_levels"] = {c.concept_id: c.level for c in gen.concepts}
     return metadata
@@ -144,15 +200,25 @@ def generate(
         return f"copied the parsed {PARENT_STAGE[gen.stage]} {gen.row.parent_gen_id}"
     call = make_call(gen, read_text(Path(gen.prompt_path)), force, reuse)
     found = respond(call)
-    text = found.record["text"]
-    metadata = llm_metadata(gen, found, call.key, prices)
+    record = found.record
+    text = record["text"]
+    answer = read_answer(gen, record)
+    metadata = llm_metadata(gen, found, call.key, prices, answer)
     keep_raw_before_overwrite(gen.gen_dir, text)
     if not _same_text(gen.raw_path, text):
         write_atomic(gen.raw_path, text)
+    reasoning_path = gen.path(REASONING)
+    if answer.split.reasoning is not None:
+        write_atomic(reasoning_path, answer.split.reasoning + "\n")
+    elif os.path.lexists(reasoning_path):
+        os.unlink(reasoning_path)  # an earlier response's (its record in responses/ keeps it)
     write_json_atomic(gen.metadata_path, metadata)
-    validate_response(text, metadata, gen.min_lines, gen.fail_on_truncation)
-    write_atomic(gen.parsed_path, parsed_text(gen.stage, gen.parser, text))
-    record = found.record
+    validate_response(answer.split.answer, metadata, gen.min_lines, gen.fail_on_truncation)
+    if answer.score is not None:
+        parsed = format_score(answer.score) + "\n"
+    else:
+        parsed = parsed_text(gen.stage, gen.parser, answer.split.answer)
+    write_atomic(gen.parsed_path, parsed)
     if found.origin == "called":
         how = f"called {record['provider']} ({record.get('attempts', 1)} attempt(s), {record['duration_s']} s)"
     elif found.origin == "archive":
@@ -160,6 +226,10 @@ def generate(
     else:
         source = found.source
         how = f"reused the response of {source['stage']} {source['gen_id']} (the same request, replicate {call.slot})"
+    if answer.score is not None:
+        return f"{how}; score read from the structured (JSON) answer"
+    if answer.structured_fallback:
+        return f"{how}; not the structured answer asked for ({answer.structured_fallback})"
     return f"{how}; parsed with {gen.parser}"
 
 

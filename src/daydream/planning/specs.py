@@ -19,7 +19,9 @@ from daydream.store.archive import Request
 from daydream.store.layout import METADATA, PARSED, PROMPT, RAW, REDO, StoreLayout
 from daydream.store.membership import MembershipRow, read_membership
 from daydream.tables import read_text
+from daydream.text import reasoning
 from daydream.text.render import render_template
+from daydream.text.structured import JUDGE_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class GenerationSpec:
     parser_name: str | None  # the template's parser column, recorded in metadata
     min_lines: int
     fail_on_truncation: bool
+    reasoning_tag: str = reasoning.DEFAULT_TAG  # thinking blocks taken out of the answer (text/reasoning.py)
 
     @property
     def stage(self) -> str:
@@ -142,6 +145,10 @@ class GenerationSpec:
             return f"copy; {parse}"
         r = self.request
         request = f"{r.provider} {r.model} max_tokens={r.max_tokens} temperature={r.temperature}"
+        if r.response_format:
+            request += f" response_format={r.response_format}"
+        if self.reasoning_tag != reasoning.DEFAULT_TAG:
+            parse += f" reasoning_tag={self.reasoning_tag}"
         redo = self.redo_after()  # marked for a new call (daydream redo): a new param, so it runs
         return f"{request}; {parse}" + (f"; new response after {redo}" if redo else "")
 
@@ -240,7 +247,14 @@ class SpecIndex:
             return GenerationSpec(row, self.store, "copy", None, parents, (), None, None, "copy", None, 0, False)
         endpoint = self._endpoint(row.llm_model_id)
         model = self.experiment.model(row.llm_model_id)
-        request = Request(endpoint.name, model.model, stage_cfg["max_tokens"], stage_cfg["temperature"])
+        structured = stage.parser_kind == "score" and (template.structured_output or model.structured_output)
+        request = Request(
+            endpoint.name,
+            model.model,
+            stage_cfg["max_tokens"],
+            stage_cfg["temperature"],
+            JUDGE_FORMAT if structured else None,
+        )
         parser = "identity" if stage.parser_kind == "none" else template.parser or "identity"
         return GenerationSpec(
             row=row,
@@ -255,4 +269,5 @@ class SpecIndex:
             parser_name=template.parser or None,
             min_lines=stage_cfg["min_lines"],
             fail_on_truncation=stage_cfg["fail_on_truncation"],
+            reasoning_tag=model.reasoning_tag,
         )

@@ -31,6 +31,7 @@ class Request:
     model: str
     max_tokens: int
     temperature: float
+    response_format: str | None = None  # a structured output's schema (text/structured.py), by name
 
 
 def request_key(request: Request, prompt: str) -> str:
@@ -41,6 +42,8 @@ def request_key(request: Request, prompt: str) -> str:
         "temperature": request.temperature,
         "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
     }
+    if request.response_format:  # only then: every key made before structured output stays the same
+        fields["response_format"] = request.response_format
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 

@@ -26,9 +26,10 @@ PROMPT = "prompt.txt"
 RAW = "raw.txt"
 PARSED = "parsed.txt"
 METADATA = "metadata.json"
+REASONING = "reasoning.txt"  # a reasoning model's reasoning, apart from its answer (text/reasoning.py)
 RESPONSES = "responses"  # every response received, never deleted by Snakemake
 REDO = "redo.json"  # a generation marked for a new call (daydream redo)
-GENERATION_FILES = (PROMPT, RAW, PARSED, METADATA)
+GENERATION_FILES = (PROMPT, RAW, PARSED, METADATA, REASONING)
 
 # the job logs of one generation, by job
 JOB_LOGS = ("generate", "prompt")  # the last job first

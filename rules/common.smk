@@ -27,6 +27,7 @@ from daydream.stages import STAGE_PATTERN, STAGES
 from daydream.store import layout
 from daydream.store.layout import PARSED, PROMPT
 from daydream.workflow.policy import (
+    BATCH_WAITS,
     RunContext,
     RunPolicy,
     RunRefused,
@@ -163,7 +164,14 @@ def provider_slot(provider):
     return slot
 
 
+def batch_slot(wildcards):
+    """One unit of batch_waits for generate jobs whose call goes in a batch (calling/batching.py)."""
+    return 1 if spec(wildcards).batched else 0
+
+
 PROVIDER_RESOURCES = {name: provider_slot(name) for name in SETUP.providers_in_use()}
+if SETUP.batched_stages():
+    PROVIDER_RESOURCES[BATCH_WAITS] = batch_slot
 
 
 def generate_threads(wildcards):

@@ -74,6 +74,9 @@ class FakeLLM:
         self.reasoning = reasoning
         self.ignore_schema = ignore_schema
         self.charged: list[float] = []  # every usage.cost reported
+        from batch_server import BatchEndpoints
+
+        self.batches = BatchEndpoints(self)
         self.samples = samples  # each request's text unique (a first line naming the sample)
         self.latency_s = latency_s
         self.gate = threading.Event()  # answers wait until it is set (a test holds calls in flight)
@@ -93,9 +96,15 @@ class FakeLLM:
             def log_message(self, *args):
                 pass
 
+            def do_GET(self):
+                server.batches.handle(self, "GET", b"")
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if not self.path.endswith("/chat/completions"):
+                    return server.batches.handle(self, "POST", raw)
+                body = json.loads(raw or b"{}")
                 with server.lock:
                     server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     fault = server.faults.pop(0) if server.faults else None
@@ -172,6 +181,10 @@ class FakeLLM:
         if self.latency_s:
             time.sleep(self.latency_s)
         self.gate.wait(timeout=300)
+        self._send(handler, 200, json.dumps(self.completion(body, fault)).encode())
+
+    def completion(self, body: dict, fault: str | None = None) -> dict:
+        """The chat completion answering a request body."""
         prompt = body["messages"][-1]["content"]
         text = self.reply(prompt)
         tag = ""
@@ -222,10 +235,9 @@ class FakeLLM:
                 usage["cost"] = usage["total_tokens"] * self.cost_per_token
                 with self.lock:
                     self.charged.append(usage["cost"])
-        payload = {
+        return {
             "id": f"gen-{len(self.requests)}",
             "model": body["model"],
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": usage,
         }
-        self._send(handler, 200, json.dumps(payload).encode())

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -328,7 +329,10 @@ def test_failed_evaluations_are_named_and_the_tables_still_written(tmp_path):
     with FakeLLM(reply=reply) as server:
         env = http_setup(tmp_path, server)
         result = run_snakemake(tmp_path, "all", env=env, check=False)
+        again = run_snakemake(tmp_path, "-n", env=env)  # "run the same command": the failed ones again
     assert result.returncode != 0
+    jobs = dict(line.split() for line in again.stdout.splitlines() if re.fullmatch(r"\w+\s+\d+", line.strip()))
+    assert jobs["generate"] == "6" and jobs["score_tables"] == "1"
     assert "6 failed generation(s), by reason:\n  evaluation (6): ParseError: no score found" in result.stderr
     assert "score tables written anyway" in result.stderr
     from daydream.analysis.registry import RESULT_TABLES

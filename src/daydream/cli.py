@@ -123,6 +123,30 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_batches(args) -> int:
+    """The store's batches (newest last): open ones are in flight and collected by the next run;
+    --cancel cancels the open ones at their providers."""
+    from daydream.calling.batching import cancel_batches
+    from daydream.store import batches
+    from daydream.store.layout import StoreLayout
+
+    config = _load_config(args)
+    store = StoreLayout(config["data_root"])
+    if args.cancel:
+        count = cancel_batches(store, config, args.provider)
+        print(f"{count} open batch(es) cancelled; the next run collects what they answered")
+        return 0
+    found = batches.ledgers(store, args.provider)
+    for ledger in found:
+        print(batches.describe(ledger) + (f", {len(ledger.unanswered)} unanswered" if ledger.unanswered else ""))
+    open_count = sum(ledger.open for ledger in found)
+    print(
+        f"{len(found)} batch(es), {open_count} open"
+        + (": the same snakemake command collects them" if open_count else "")
+    )
+    return 0
+
+
 def cmd_cost(args) -> int:
     """Recorded spend per stage and model: the cohort's, then the whole store's."""
     from daydream.analysis.status import cohort_metadata_paths, format_spend, spend_rows, store_metadata_paths
@@ -493,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment_args(plan_cost)
     plan_cost.set_defaults(func=cmd_plan)
+
+    batch = sub.add_parser("batches", help="the store's batches (batch mode): open, collected, cancelled; --cancel")
+    experiment_args(batch)
+    batch.add_argument("--cancel", action="store_true", help="cancel every open batch at its provider")
+    batch.add_argument("--provider", help="only this provider's batches")
+    batch.set_defaults(func=cmd_batches)
 
     cost = sub.add_parser("cost", help="recorded cost and tokens per stage and model: the cohort's and the store's")
     experiment_args(cost)

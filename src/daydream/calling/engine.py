@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from daydream.calling.batching import BatchQueue
 from daydream.calling.llm import Completion, LLMError, complete
 from daydream.calling.providers import Endpoint
 from daydream.store.archive import Request, now_iso
@@ -67,27 +68,27 @@ def perform_call(call: Call, session=None, sleep=time.sleep) -> Found:
         if found is not None:
             return found
         completion = complete(call.endpoint, call.request, call.prompt, call.stage, session=session, sleep=sleep)
-        record = response_record(call, completion)
+        record = response_record(call.key, call.request, call.prompt, call.slot, completion)
         file = archive(call.store, call.stage, call.gen_id, call.key, call.slot, record)
     return Found(record, "called", file)
 
 
-def response_record(call: Call, completion: Completion, **extra) -> dict:
+def response_record(key: str, request: Request, prompt: str, slot: int, completion: Completion, **extra) -> dict:
     """The archive record of a completion: the text as received, its reasoning and reported
     charge when the provider sent them, and the request it answers."""
-    request = {
-        "provider": call.request.provider,
-        "model": call.request.model,
-        "max_tokens": call.request.max_tokens,
-        "temperature": call.request.temperature,
-        "prompt_sha256": hashlib.sha256(call.prompt.encode("utf-8")).hexdigest(),
+    asked = {
+        "provider": request.provider,
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
     }
-    if call.request.response_format:
-        request["response_format"] = call.request.response_format
+    if request.response_format:
+        asked["response_format"] = request.response_format
     record = {
-        "request_key": call.key,
-        "request": request,
-        "slot": call.slot,
+        "request_key": key,
+        "request": asked,
+        "slot": slot,
         "text": completion.text,
         "finish_reason": completion.finish_reason,
         "usage": completion.usage,
@@ -117,6 +118,7 @@ class CallEngine:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._closing = threading.Event()
+        self._batches: dict[str, BatchQueue] = {}
 
     def _pool(self, provider: str) -> ThreadPoolExecutor:
         pool = self._pools.get(provider)
@@ -144,15 +146,26 @@ class CallEngine:
         return perform_call(call, self._session(), self._sleep)
 
     def submit(self, call: Call) -> Future:
-        """Start the call in the background (or return the one already started for its key)."""
+        """Start the call in the background (or return the one already started for its key): a
+        call of a batched stage goes to the provider's batch queue (not one asking for a new
+        response: DD_FORCE_CALL, daydream redo)."""
         with self._lock:
             future = self._futures.get((call.stage, call.gen_id, call.key))
             if future is None:
                 if self._closing.is_set():
                     raise LLMError("the run is stopping: no new calls")
-                future = self._pool(call.endpoint.name).submit(self._run, call)
+                if call.endpoint.batches(call.stage) and not call.force and call.redo_after is None:
+                    future = self._batch_queue(call).submit(call)
+                else:
+                    future = self._pool(call.endpoint.name).submit(self._run, call)
                 self._futures[(call.stage, call.gen_id, call.key)] = future
         return future
+
+    def _batch_queue(self, call: Call) -> BatchQueue:
+        queue = self._batches.get(call.endpoint.name)
+        if queue is None:
+            queue = self._batches[call.endpoint.name] = BatchQueue(call.endpoint, call.store)
+        return queue
 
     def result(self, call: Call) -> Found:
         """Wait for the call's response (starting the call if no prompt job started it)."""
@@ -171,9 +184,13 @@ class CallEngine:
         self._closing.set()
         for pool in list(self._pools.values()):
             pool.shutdown(wait=False, cancel_futures=True)
+        for queue in list(self._batches.values()):
+            queue.stop()
 
     def shutdown(self) -> None:
         """stop(), then wait for the calls in flight."""
         self.stop()
         for pool in list(self._pools.values()):
             pool.shutdown(wait=True)
+        for queue in list(self._batches.values()):
+            queue.join(timeout=60)

@@ -175,6 +175,27 @@ def _completion_from_body(status: int, body: str, secrets: tuple[str, ...]) -> _
     return _Answer(text, finish_reason, _usage(data), data.get("id"), separate_reasoning(message), reported_cost(data))
 
 
+def chat_payload(model: str, prompt: str, max_tokens: int, temperature: float, extra_body: dict | None) -> dict:
+    """The body of a chat-completions request (a call's, or one line of a batch)."""
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        **(extra_body or {}),
+    }
+
+
+def answer_in(status: int, body: str, secrets: tuple[str, ...] = ()) -> _Answer:
+    """The answer in a response body (a batch's output line's), or LLMError saying why there is
+    none."""
+    try:
+        return _completion_from_body(status, body, secrets)
+    except _Retryable as failed:
+        problem, status, excerpt = failed.args
+        raise LLMError(problem, status, excerpt) from None
+
+
 def chat_completion(
     *,
     base_url: str,
@@ -203,13 +224,7 @@ def chat_completion(
     secrets = (api_key,) if api_key else ()
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    payload = {
-        "model": model,
-        "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        **(extra_body or {}),
-    }
+    payload = chat_payload(model, prompt, max_tokens, temperature, extra_body)
     started = time.monotonic()
     retries = []
     for attempt in range(1, policy.max_attempts + 1):

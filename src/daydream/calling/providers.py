@@ -14,6 +14,22 @@ POLICY_KEYS = ("timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s")
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """A provider's batch mode (OpenAI-compatible /files + /batches): which stages' calls go in
+    batches, and how (the schema's providers.<name>.batch holds the meaning and defaults)."""
+
+    stages: tuple[str, ...]
+    discount: float
+    max_requests: int
+    max_bytes: int
+    completion_window: str
+    gather_s: float
+    poll_s: float
+    wait: bool
+    max_submissions: int
+
+
+@dataclass(frozen=True)
 class Endpoint:
     name: str  # provider name used in metadata and as the Snakemake resource
     base_url: str | None  # None for offline
@@ -22,6 +38,11 @@ class Endpoint:
     max_concurrency: int  # calls in flight when no `--resources NAME=N` is given
     requests_per_minute: int | None = None  # rate_limit.py
     usage_accounting: bool = False  # ask for the charge in each response (OpenRouter: usage.include)
+    batch: BatchSettings | None = None  # calls of some stages made in batches (calling/batching.py)
+
+    def batches(self, stage: str) -> bool:
+        """Whether this stage's calls to this provider go in batches."""
+        return self.batch is not None and stage in self.batch.stages
 
 
 def provider_settings(config: dict, name: str) -> dict:
@@ -31,6 +52,7 @@ def provider_settings(config: dict, name: str) -> dict:
     merged = {key: own.get(key, llm[key]) for key in (*POLICY_KEYS, "max_concurrency", "requests_per_minute")}
     merged.update(base_url=own.get("base_url"), api_key_env=own.get("api_key_env"))
     merged["usage_accounting"] = asks_for_cost(own.get("usage_accounting"), merged["base_url"])
+    merged["batch"] = own.get("batch")
     return merged
 
 
@@ -57,6 +79,24 @@ def endpoint(config: dict, name: str) -> Endpoint:
         settings["max_concurrency"],
         settings["requests_per_minute"],
         settings["usage_accounting"],
+        batch_settings(name, settings["batch"]) if base_url else None,
+    )
+
+
+def batch_settings(provider: str, batch: dict | None) -> BatchSettings | None:
+    from daydream.stages import STAGES
+
+    if not batch or not batch.get("stages"):
+        return None
+    unknown = [stage for stage in batch["stages"] if stage not in STAGES]
+    if unknown:
+        raise InputError(
+            f"unknown stage {unknown[0]!r} in providers.{provider}.batch.stages; stages: {', '.join(STAGES)}",
+            field=f"providers.{provider}.batch.stages",
+        )
+    return BatchSettings(
+        stages=tuple(batch["stages"]),
+        **{name: batch[name] for name in BatchSettings.__dataclass_fields__ if name != "stages"},
     )
 
 

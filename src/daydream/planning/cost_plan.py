@@ -35,6 +35,7 @@ PLAN_COLUMNS = [
     "est_output_tokens",
     "est_cost_usd",
     "output_estimate",
+    "price_factor",
 ]
 
 
@@ -50,6 +51,7 @@ class PlanLine:
     output_tokens: float = 0.0
     cost: float | None = 0.0  # None: the model has no price
     output_estimate: str = ""
+    price_factor: float = 1.0  # a batched stage's discount (providers.<name>.batch.discount)
 
 
 @dataclass
@@ -269,9 +271,13 @@ def _lines(gens: dict, ahead: dict[tuple[str, str], Outlook]) -> list[PlanLine]:
     for key, gen in gens.items():
         if gen.mode != "llm":
             continue
-        line = lines.setdefault(
-            (gen.stage, gen.row.llm_model_id), PlanLine(gen.stage, gen.row.llm_model_id, gen.endpoint.name)
-        )
+        line = lines.get((gen.stage, gen.row.llm_model_id))
+        if line is None:
+            line = lines[(gen.stage, gen.row.llm_model_id)] = PlanLine(
+                gen.stage, gen.row.llm_model_id, gen.endpoint.name
+            )
+            if gen.batched:
+                line.price_factor = gen.endpoint.batch.discount
         line.calls += 1
         line.pending += ahead[key].outcome == "call"
         line.reused += ahead[key].outcome == "reused"
@@ -284,7 +290,7 @@ def _cost(line: PlanLine, prices: dict) -> float | None:
     price = prices.get(line.model_id) or {}
     if price.get("input") is None or price.get("output") is None:
         return None
-    return line.input_tokens * price["input"] / 1e6 + line.output_tokens * price["output"] / 1e6
+    return (line.input_tokens * price["input"] / 1e6 + line.output_tokens * price["output"] / 1e6) * line.price_factor
 
 
 def plan_csv(plan: CostPlan) -> str:
@@ -305,6 +311,7 @@ def plan_csv(plan: CostPlan) -> str:
                 round(line.output_tokens),
                 cost,
                 line.output_estimate,
+                line.price_factor,
             ]
         )
     return buffer.getvalue()
@@ -321,6 +328,7 @@ def format_plan(plan: CostPlan) -> str:
         lines.append(
             f"{line.stage:<11}{line.model_id[:23]:<24}{line.calls:>7}{line.pending:>9}{line.reused:>8}"
             f"{round(line.input_tokens):>12,}{round(line.output_tokens):>12,}{cost:>11}"
+            + (f"  (batched: {line.price_factor:g} x the table's prices)" if line.price_factor != 1 else "")
         )
     lines.append(plan.summary())
     return "\n".join(lines)

@@ -94,6 +94,11 @@ class GenerationSpec:
         return next(iter(self.parent_files.values()), None)
 
     @property
+    def batched(self) -> bool:
+        """Its call goes in a batch (the provider's batch mode covers its stage)."""
+        return self.endpoint is not None and self.endpoint.batches(self.row.stage)
+
+    @property
     def calls_remote(self) -> bool:
         return self.endpoint is not None and self.endpoint.name != OFFLINE
 

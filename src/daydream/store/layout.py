@@ -9,6 +9,8 @@
     <data_root>/cohorts/<cohort_id>/        combos.csv, manifest.json, membership.csv, plan.csv,
                                             reports/ (score tables, plots), the run lock
     <data_root>/7_cross_experiment/         score tables over every cohort (unless results_dir)
+    <data_root>/batches/<provider>/         batches submitted (ids, the requests in each): written
+                                            before anything is sent, so none is submitted twice
     <data_root>/.daydream/                  the response index, request locks (rebuilt, never data)
 
 A generation's files are built as plain strings: Snakemake's input functions take strings, and a
@@ -168,6 +170,18 @@ class StoreLayout:
 
     def request_lock(self, key: str, slot: int) -> Path:
         return self.state_dir / "locks" / key[:2] / f"{key}-{slot}.lock"
+
+    # ---- batches -----------------------------------------------------------------------------
+    def batches_dir(self, provider: str | None = None) -> Path:
+        folder = self.path / "batches"
+        return folder / provider if provider else folder
+
+    def batch_ledger(self, provider: str, local_id: str) -> Path:
+        return self.batches_dir(provider) / f"{local_id}.json"
+
+    @property
+    def batch_lock(self) -> Path:
+        return self.batches_dir() / ".lock"
 
     # ---- results over every cohort --------------------------------------------------------
     @property

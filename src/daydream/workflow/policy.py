@@ -20,6 +20,7 @@ from daydream.store.layout import PROMPT
 # provider may take all but one of those threads, which stays free for prompt jobs (they start
 # the next calls).
 WAITING_GENERATE_JOBS_BEYOND_CORES = 4
+BATCH_WAITS = "batch_waits"  # the resource held by generate jobs whose call is in a batch
 
 
 class RunRefused(Exception):
@@ -42,10 +43,13 @@ class RunContext:
 
 def resource_defaults(provider_caps: dict[str, int], cores: int | None, nodes: int | None) -> dict[str, int]:
     """Default global resources (`--resources NAME=N` wins): each provider's cap of calls in
-    flight, and in a local run a bound on generate jobs waiting at once (not on a cluster)."""
+    flight, and in a local run a bound on generate jobs waiting at once (not on a cluster), of
+    which one may wait on a batch: the others of batched stages start once it is collected (then
+    they find their responses archived), and meanwhile the rest of the run goes on."""
     defaults = dict(provider_caps)
     if nodes is None:
         defaults["generate_jobs"] = (cores or 1) + WAITING_GENERATE_JOBS_BEYOND_CORES
+        defaults[BATCH_WAITS] = 1
     return defaults
 
 
@@ -170,6 +174,20 @@ def stop_paying_on_interrupt(stop: Callable[[], None], signals=(signal.SIGINT, s
         signal.signal(number, handler)
 
 
+def mark_stale(reports_dir: str, membership: str) -> None:
+    """Date the tables written despite failures before the cohort's membership, so that the same
+    command runs the failed generations and then the tables again: Snakemake takes outputs newer
+    than their inputs as up to date, and then never asks for their missing inputs."""
+    from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES
+
+    before = os.stat(membership).st_mtime - 1
+    files = [Path(reports_dir) / t.file for t in RESULT_TABLES]
+    files += [Path(reports_dir) / PLOTS_DIR / p.file for p in RESULT_PLOTS]
+    for path in files:
+        if path.is_file() and not path.is_symlink():
+            os.utime(path, (before, before))
+
+
 def after_failure(plan, index, membership: str, reports_dir: str, makes_results: bool, out=sys.stderr) -> None:
     """A run with failed jobs (with keep-going, after every job that could run): name the failed
     generations by reason, and, when the run was to make the score tables, write them anyway
@@ -193,6 +211,7 @@ def after_failure(plan, index, membership: str, reports_dir: str, makes_results:
         write_results(
             plan.data_root, reports_dir, rows, config["compare_templates"], config["top_n"], config["statistics"]
         )
+        mark_stale(reports_dir, membership)
         print(
             f"score tables written anyway to {reports_dir} (failed evaluations are rows with an error); "
             "fix the cause, then run the same command: stored responses are not paid for again",

@@ -42,6 +42,8 @@ def test_every_column_the_loader_reads_is_documented():
         *MODEL_COLUMNS,
         "input_price_per_mtok",
         "output_price_per_mtok",
+        "reasoning_tag",
+        "structured_output",
         "concept_id",
         "name",
         "active",

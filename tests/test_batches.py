@@ -337,3 +337,27 @@ def test_a_run_that_does_not_wait_ends_saying_so_and_batches_can_be_cancelled(tm
     ] * (len(server.batches.order) - 1)
     assert sorted(server.batches.submitted.values()) == [1] * 6 + [2] * 6  # the cancelled half answered once
     assert {float(row["score"]) for row in scores(tmp_path)} == {7.0} and "Nothing to be done" not in third.stderr
+
+
+def test_a_normal_call_for_a_request_in_an_open_batch_is_refused_not_paid_twice(tmp_path):
+    from daydream.calling.engine import perform_call
+
+    store = StoreLayout(tmp_path)
+    with FakeLLM() as server:
+        server.batches.delay_s = 3600
+        where = batch_endpoint(server)
+        calls = judge_calls(store, where, 2)
+        queue = BatchQueue(where, store, report=lambda line: None)
+        for call in calls:
+            queue.submit(call)
+        wait_for(lambda: any(ledger.state == "submitted" for ledger in batches.ledgers(store)))
+        queue.stop()
+        with pytest.raises(BatchInFlight, match="would pay for it twice"):
+            perform_call(calls[0])  # as a generate job on a cluster node would
+        assert not [q for q in server.requests if q["path"].endswith("/chat/completions")]
+        server.batches.delay_s = 0
+        queue = BatchQueue(where, store, report=lambda line: None)
+        collected(queue, calls)
+        queue.stop()
+        assert perform_call(calls[0]).origin == "archive"  # collected: found, not called
+    assert not [q for q in server.requests if q["path"].endswith("/chat/completions")]

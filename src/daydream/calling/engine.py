@@ -15,10 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from daydream.calling.batching import BatchQueue
+from daydream.calling.batching import BatchInFlight, BatchQueue
 from daydream.calling.llm import Completion, LLMError, complete
 from daydream.calling.providers import Endpoint
 from daydream.store.archive import Request, now_iso
+from daydream.store.batches import describe, in_open_batch
 from daydream.store.layout import StoreLayout
 from daydream.store.responses import Found, archive, own_response, request_lock, shared_response
 
@@ -67,6 +68,12 @@ def perform_call(call: Call, session=None, sleep=time.sleep) -> Found:
         found = find_response(call)
         if found is not None:
             return found
+        pending = in_open_batch(call.store, call.endpoint.name, call.key, call.slot)
+        if pending is not None:
+            raise BatchInFlight(
+                f"the request is in {describe(pending)}: a local run of the same command collects it "
+                "(a call now would pay for it twice)"
+            )
         completion = complete(call.endpoint, call.request, call.prompt, call.stage, session=session, sleep=sleep)
         record = response_record(call.key, call.request, call.prompt, call.slot, completion)
         file = archive(call.store, call.stage, call.gen_id, call.key, call.slot, record)

@@ -110,3 +110,28 @@ def describe(ledger: Ledger) -> str:
 
 def to_json(ledger: Ledger) -> str:
     return json.dumps(asdict(ledger), indent=1)
+
+
+_OPEN_KEYS: dict[str, tuple[int, Ledger | None, frozenset]] = {}  # ledger file -> (mtime_ns, ledger, keys)
+
+
+def in_open_batch(store: StoreLayout, provider: str, key: str, slot: int) -> Ledger | None:
+    """The open batch that holds this request and slot, if any (ledgers read again only when
+    they change): a normal call for it would pay a second time."""
+    folder = store.batches_dir(provider)
+    for name in listdir(folder):
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        path = str(folder / name)
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            continue
+        cached = _OPEN_KEYS.get(path)
+        if cached is None or cached[0] != mtime:
+            ledger = load(path)
+            keys = frozenset((i.key, i.slot) for i in ledger.items) if ledger and ledger.open else frozenset()
+            cached = _OPEN_KEYS[path] = (mtime, ledger if keys else None, keys)
+        if (key, slot) in cached[2]:
+            return cached[1]
+    return None

@@ -494,6 +494,84 @@ MUTATIONS = [
         "    return False",
         "tests/test_scheduler_timers.py -k binding",
     ),
+    (
+        "src/daydream/generating/steps.py",
+        '        return float(reported), "provider"',
+        "        pass",
+        "tests/test_providers.py -k 'charge'",
+    ),
+    (
+        "src/daydream/calling/llm.py",
+        '        extras["usage"] = {"include": True}',
+        "        pass",
+        "tests/test_providers.py -k 'recorded_cost'",
+    ),
+    (
+        "src/daydream/calling/llm.py",
+        "separate_reasoning(message), reported_cost(data))",
+        "None, reported_cost(data))",
+        "tests/test_providers.py -k 'reasoning'",
+    ),
+    (
+        "src/daydream/generating/steps.py",
+        'split = split_reasoning(record["text"], record.get("reasoning"), gen.reasoning_tag)',
+        'split = split_reasoning(record["text"], record.get("reasoning"), "none")',
+        "tests/test_providers.py -k 'reasoning or thought'",
+    ),
+    (
+        "src/daydream/calling/llm.py",
+        '        extras["response_format"] = response_format(request.response_format)',
+        "        pass",
+        "tests/test_providers.py -k 'structured_judge'",
+    ),
+    (
+        "src/daydream/generating/steps.py",
+        '        return Answer(split, None, f"{exc}; read by the {gen.parser} parser")',
+        "        raise",
+        "tests/test_providers.py -k 'ignores_the_schema'",
+    ),
+    (
+        "src/daydream/calling/batch_api.py",
+        'return self._json("POST", "/batches", attempts=1, json=body)',
+        'return self._json("POST", "/batches", json=body)',
+        "tests/test_batches.py -k 'stopped_at_each_step'",
+    ),
+    (
+        "src/daydream/calling/batching.py",
+        "                batch = self.api.find_by_input_file(ledger.input_file_id)",
+        "                batch = None",
+        "tests/test_batches.py -k 'stopped_at_each_step'",
+    ),
+    (
+        "src/daydream/planning/cost_plan.py",
+        ' / 1e6) * line.price_factor',
+        " / 1e6)",
+        "tests/test_batches.py -k 'plan'",
+    ),
+    (
+        "src/daydream/generating/steps.py",
+        '    return round(cost * factor, 8), "price_table"',
+        '    return round(cost, 8), "price_table"',
+        "tests/test_batches.py -k 'batch_price'",
+    ),
+    (
+        "src/daydream/calling/batching.py",
+        "            if item.submission < self.settings.max_submissions:",
+        "            if True:",
+        "tests/test_batches.py -k 'bounded'",
+    ),
+    (
+        "src/daydream/calling/engine.py",
+        "        pending = in_open_batch(call.store, call.endpoint.name, call.key, call.slot)",
+        "        pending = None",
+        "tests/test_batches.py -k 'paid_twice'",
+    ),
+    (
+        "src/daydream/workflow/policy.py",
+        "        mark_stale(reports_dir, membership)",
+        "        pass",
+        "tests/test_workflow.py -k failed_evaluations",
+    ),
 ]
 
 

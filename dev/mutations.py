@@ -544,7 +544,7 @@ MUTATIONS = [
     ),
     (
         "src/daydream/planning/cost_plan.py",
-        ' / 1e6) * line.price_factor',
+        " / 1e6) * line.price_factor",
         " / 1e6)",
         "tests/test_batches.py -k 'plan'",
     ),

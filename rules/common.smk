@@ -76,6 +76,7 @@ for _name, _value in resource_defaults(
     SETUP.default_caps(),
     workflow.global_resources.get("_cores").value,
     workflow.global_resources.get("_nodes").value,
+    batching=bool(SETUP.batched_stages()),
 ).items():
     workflow.global_resources.setdefault(_name, _value)
 

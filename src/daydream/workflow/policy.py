@@ -41,7 +41,9 @@ class RunContext:
     executor_settings: object | None = None
 
 
-def resource_defaults(provider_caps: dict[str, int], cores: int | None, nodes: int | None) -> dict[str, int]:
+def resource_defaults(
+    provider_caps: dict[str, int], cores: int | None, nodes: int | None, batching: bool = False
+) -> dict[str, int]:
     """Default global resources (`--resources NAME=N` wins): each provider's cap of calls in
     flight, and in a local run a bound on generate jobs waiting at once (not on a cluster), of
     which one may wait on a batch: the others of batched stages start once it is collected (then
@@ -49,7 +51,8 @@ def resource_defaults(provider_caps: dict[str, int], cores: int | None, nodes: i
     defaults = dict(provider_caps)
     if nodes is None:
         defaults["generate_jobs"] = (cores or 1) + WAITING_GENERATE_JOBS_BEYOND_CORES
-        defaults[BATCH_WAITS] = 1
+        if batching:
+            defaults[BATCH_WAITS] = 1
     return defaults
 
 

@@ -322,6 +322,8 @@ def test_a_run_that_does_not_wait_ends_saying_so_and_batches_can_be_cancelled(tm
         assert first.returncode != 0 and "the same command later collects it" in first.stdout + first.stderr
         listed = daydream(tmp_path, "batches").stdout
         assert "open: the same snakemake command collects them" in listed
+        plan = daydream(tmp_path, "plan").stdout  # in flight: committed, not pending again
+        assert "0 LLM calls pending (12 more are in batches in flight" in plan
         cancelled = daydream(tmp_path, "batches", "--cancel").stdout
         assert "cancelled" in cancelled
         wait_for(lambda: all(b["status"] == "cancelling" for b in server.batches.batches.values()))
@@ -361,3 +363,31 @@ def test_a_normal_call_for_a_request_in_an_open_batch_is_refused_not_paid_twice(
         queue.stop()
         assert perform_call(calls[0]).origin == "archive"  # collected: found, not called
     assert not [q for q in server.requests if q["path"].endswith("/chat/completions")]
+
+
+def test_a_collection_cut_short_archives_each_response_once(tmp_path):
+    """Collecting fails after two responses are archived (a crash, a disk error): the batch stays
+    open, the next look collects it again, and each response is archived once, the calls waiting
+    for the first two getting those."""
+    store = StoreLayout(tmp_path)
+    with FakeLLM() as server:
+        where = batch_endpoint(server)
+        calls = judge_calls(store, where)
+        queue = BatchQueue(where, store, report=lambda line: None)
+        archive_one = queue._archive
+        done = []
+
+        def archive_two_then_fail_once(*args):
+            if len(done) == 2 and not queue.errors:
+                raise RuntimeError("killed while collecting")
+            done.append(archive_one(*args))
+            return done[-1]
+
+        queue._archive = archive_two_then_fail_once
+        found = collected(queue, calls)
+        queue.stop()
+    assert queue.errors == ["killed while collecting"]
+    assert [len(archived(store, call)) for call in calls] == [1] * 6
+    assert [f.origin for f in found] == ["called"] * 6
+    assert [f.file for f in found[:2]] == [d.file for d in done[:2]] == [d.file for d in done[2:4]]
+    assert len(server.batches.order) == 1

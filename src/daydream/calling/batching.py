@@ -358,15 +358,16 @@ class BatchQueue:
             return f"the batch reports an error (HTTP {response.get('status_code')}): {json.dumps(detail)[:200]}"
         return f"no response in the batch (status {ledger.status})"
 
-    def _archive(self, ledger: Ledger, item: Item, body: dict, output: dict) -> None:
+    def _archive(self, ledger: Ledger, item: Item, body: dict, output: dict) -> Found:
+        """The item's response, archived in its generation's folder (once: a run killed while
+        collecting archived some already)."""
         from daydream.calling.engine import response_record
 
         gen_dir = self.store.gen_dir(item.stage, item.gen_id)
-        for _, record in own_records(gen_dir, item.key):
-            if (record.get("batch") or {}).get("custom_id") == item.custom_id and record["batch"].get(
-                "batch_id"
-            ) == ledger.batch_id:
-                return  # archived by a run killed while collecting
+        for path, record in own_records(gen_dir, item.key):
+            mark = record.get("batch") if isinstance(record.get("batch"), dict) else {}
+            if (mark.get("custom_id"), mark.get("batch_id")) == (item.custom_id, ledger.batch_id):
+                return Found(record, "called", str(path.relative_to(self.store.path)))
         response = output.get("response") if isinstance(output.get("response"), dict) else {}
         status = int(response.get("status_code") or 0)
         if status != 200:

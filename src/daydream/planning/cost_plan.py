@@ -18,6 +18,7 @@ from daydream.fileio import exists, read_json_object, read_text, write_atomic
 from daydream.planning.specs import GenerationSpec, SpecIndex
 from daydream.stages import PARENT_STAGE, STAGES
 from daydream.store.archive import request_key
+from daydream.store.batches import in_open_batch
 from daydream.store.index import index_of, read_record
 from daydream.store.layout import METADATA, PARSED, PLAN, REDO, StoreLayout
 from daydream.store.responses import own_response
@@ -47,6 +48,7 @@ class PlanLine:
     calls: int = 0  # generations of this stage and model that need an LLM call
     pending: int = 0  # of them, those that will call (no stored response to their request)
     reused: int = 0  # of them, those that will reuse another generation's response (reuse: store)
+    in_batch: int = 0  # of them, those whose request is in a batch in flight (committed, not new)
     input_tokens: float = 0.0  # estimated, pending calls only
     output_tokens: float = 0.0
     cost: float | None = 0.0  # None: the model has no price
@@ -72,12 +74,18 @@ class CostPlan:
     def cost(self) -> float:
         return sum(line.cost or 0.0 for line in self.lines)
 
+    @property
+    def in_batch(self) -> int:
+        return sum(line.in_batch for line in self.lines)
+
     def unpriced(self) -> list[PlanLine]:
         return [line for line in self.lines if line.cost is None and line.pending]
 
     def summary(self) -> str:
         counts = ", ".join(f"{self.generations[stage]} {stage}s" for stage in STAGES)
         reused = f" ({self.reused} more reuse other cohorts' responses)" if self.reused else ""
+        if self.in_batch:
+            reused += f" ({self.in_batch} more are in batches in flight: daydream batches)"
         text = (
             f"plan: cohort {self.cohort_id}: {counts}; {self.pending} LLM calls pending{reused}, "
             f"estimated ${self.cost:.4f}"
@@ -185,7 +193,8 @@ def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) ->
             if outlook is not None:
                 found[key] = Outlook("reused", outlook.text, outlook.completion_tokens)
                 continue
-        found[key] = Outlook("call")
+        in_flight = in_open_batch(store, gen.endpoint.name, request, gen.row.replicate)
+        found[key] = Outlook("in_batch" if in_flight is not None else "call")
     return found
 
 
@@ -281,6 +290,7 @@ def _lines(gens: dict, ahead: dict[tuple[str, str], Outlook]) -> list[PlanLine]:
         line.calls += 1
         line.pending += ahead[key].outcome == "call"
         line.reused += ahead[key].outcome == "reused"
+        line.in_batch += ahead[key].outcome == "in_batch"
     return sorted(lines.values(), key=lambda line: (STAGES.index(line.stage), line.model_id))
 
 

@@ -69,6 +69,8 @@ class BatchQueue:
         self._waiters: dict[str, list[tuple[object, Future]]] = {}  # custom_id -> (Call, Future)
         self._calls: dict[str, object] = {}  # custom_id -> a Call that wants it (for a normal call)
         self._open: dict[str, Ledger] = {}
+        self._requests: dict[tuple[str, int], dict[str, Item]] = {}  # (key, slot) -> items by custom id
+        self._where: dict[str, str | None] = {}  # custom id -> its open ledger, None while gathered
         self._polled: dict[str, float] = {}
         self._last_add = 0.0
         self._started_at = batches.now_iso()
@@ -90,15 +92,7 @@ class BatchQueue:
             if self._closing.is_set():
                 raise LLMError("the run is stopping: no new calls")
             self._start()
-            for ledger in self._open.values():
-                item = next((i for i in ledger.items if self._same_request(i, call)), None)
-                if item is not None:
-                    self._waiters.setdefault(item.custom_id, []).append((call, future))
-                    self._calls.setdefault(item.custom_id, call)
-                    if not self.settings.wait and ledger.local_id in self._polled:
-                        self._in_flight([item.custom_id], ledger)
-                    return future
-            item = next((i for i, _ in self._pending if self._same_request(i, call)), None)
+            item, where = self._lookup(call)
             if item is None:
                 item = Item(
                     custom_id(call.stage, call.gen_id, call.key, call.slot),
@@ -108,11 +102,31 @@ class BatchQueue:
                     call.gen_id,
                 )
                 self._pending.append((item, call))
+                self._index(item, None)
                 self._last_add = self.clock()
                 self._wake.set()
             self._waiters.setdefault(item.custom_id, []).append((call, future))
             self._calls.setdefault(item.custom_id, call)
+            if where is not None and not self.settings.wait and where in self._polled:
+                self._in_flight([item.custom_id], self._open[where])
         return future
+
+    def _index(self, item: Item, local_id: str | None) -> None:
+        """Where a request is: gathered (None) or in an open batch (its ledger's local id)."""
+        self._requests.setdefault((item.key, item.slot), {})[item.custom_id] = item
+        self._where[item.custom_id] = local_id
+
+    def _lookup(self, call) -> tuple[Item | None, str | None]:
+        """The gathered or open-batch item that answers the call, and its ledger (None: gathered)."""
+        for item in self._requests.get((call.key, call.slot), {}).values():
+            where = self._where.get(item.custom_id)
+            if self._same_request(item, call) and (where is None or where in self._open):
+                return item, where
+        return None, None
+
+    def _forget(self, item: Item) -> None:
+        self._requests.get((item.key, item.slot), {}).pop(item.custom_id, None)
+        self._where.pop(item.custom_id, None)
 
     @staticmethod
     def _same_request(item: Item, call) -> bool:
@@ -129,6 +143,8 @@ class BatchQueue:
             waiters = [w for group in self._waiters.values() for w in group]
             self._waiters.clear()
             self._pending.clear()
+            self._requests.clear()
+            self._where.clear()
         for _, future in waiters:
             if not future.done():
                 future.set_exception(LLMError("the run is stopping: batches in flight are collected by the next run"))
@@ -142,6 +158,8 @@ class BatchQueue:
         if self._thread is None:
             for ledger in batches.open_ledgers(self.store, self.endpoint.name):
                 self._open[ledger.local_id] = ledger
+                for item in ledger.items:
+                    self._index(item, ledger.local_id)
             self._thread = threading.Thread(target=self._loop, name=f"daydream-batch-{self.endpoint.name}", daemon=True)
             self._thread.start()
 
@@ -193,7 +211,7 @@ class BatchQueue:
             if chunk and (len(chunk) >= self.settings.max_requests or size + length > self.settings.max_bytes):
                 yield chunk
                 chunk, size = [], 0
-            chunk.append((item, line))
+            chunk.append((item, call, line))
             size += length
         if chunk:
             yield chunk
@@ -202,18 +220,18 @@ class BatchQueue:
         for chunk in self._chunks(taken):
             with batches.ledger_lock(self.store):
                 # another run on this data root may have put some of these requests in a batch since
-                elsewhere = {
-                    (i.key, i.slot, i.stage, i.gen_id): (ledger, i)
-                    for ledger in batches.open_ledgers(self.store, self.endpoint.name)
-                    for i in ledger.items
-                }
+                elsewhere = {}
+                for ledger in batches.open_ledgers(self.store, self.endpoint.name):
+                    for theirs in ledger.items:
+                        elsewhere.setdefault((theirs.key, theirs.slot), []).append((ledger, theirs))
                 kept = []
-                for item, line in chunk:
-                    found = elsewhere.get((item.key, item.slot, item.stage, item.gen_id))
-                    if found is None:
-                        kept.append((item, line))
+                for item, call, line in chunk:
+                    found = [(ledger, theirs) for ledger, theirs in elsewhere.get((item.key, item.slot), [])
+                             if self._same_request(theirs, call)]  # fmt: skip
+                    if found:
+                        self._follow(item, *found[0])
                     else:
-                        self._follow(item, *found)
+                        kept.append((item, line))
                 if not kept:
                     continue
                 stage = kept[0][0].stage
@@ -227,12 +245,18 @@ class BatchQueue:
                 )
                 write_atomic(self._input_file(ledger), "".join(line for _, line in kept))
                 batches.save(self.store, ledger)
-                self._open[ledger.local_id] = ledger
+                with self._lock:
+                    self._open[ledger.local_id] = ledger
+                    for item, _ in kept:
+                        self._where[item.custom_id] = ledger.local_id
             self._advance(ledger)
 
     def _follow(self, item: Item, ledger: Ledger, theirs: Item) -> None:
+        """A gathered request found in another run's open batch: wait for that one instead."""
         with self._lock:
             self._open.setdefault(ledger.local_id, ledger)
+            self._forget(item)
+            self._index(theirs, ledger.local_id)
             waiters = self._waiters.pop(item.custom_id, [])
             self._waiters.setdefault(theirs.custom_id, []).extend(waiters)
             call = self._calls.pop(item.custom_id, None)
@@ -286,7 +310,10 @@ class BatchQueue:
         ledger.state = "failed"
         ledger.unanswered = {item.custom_id: str(exc) for item in ledger.items}
         batches.save(self.store, ledger)
-        self._open.pop(ledger.local_id, None)
+        with self._lock:
+            self._open.pop(ledger.local_id, None)
+            for item in ledger.items:
+                self._forget(item)
         self.report(f"the provider refused {batches.describe(ledger)}: {exc}")
         with self._lock:
             waiters = [w for item in ledger.items for w in self._waiters.pop(item.custom_id, [])]
@@ -339,7 +366,10 @@ class BatchQueue:
             ledger.cancelled_at = on_disk.cancelled_at
         ledger.collected_at = batches.now_iso()
         batches.save(self.store, ledger)
-        del self._open[ledger.local_id]
+        with self._lock:
+            del self._open[ledger.local_id]
+            for item in ledger.items:
+                self._forget(item)
         self.report(
             f"collected {batches.describe(ledger)}: {len(ledger.items) - len(unanswered)} responses archived"
             + (f", {len(unanswered)} without one" if unanswered else "")
@@ -436,6 +466,7 @@ class BatchQueue:
             if item.submission < self.settings.max_submissions:
                 again = Item(**{**asdict(item), "submission": item.submission + 1})
                 self._pending.append((again, call))
+                self._index(again, None)
                 self._last_add = self.clock() - self.settings.gather_s  # at once: it waited already
                 self._wake.set()
                 return

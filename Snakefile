@@ -38,6 +38,8 @@ onstart:
     except RunRefused as refused:
         raise WorkflowError(str(refused)) from None
     stop_paying_on_interrupt(RUNNER.stop)
+    for note in POLICY.batch_notes(SETUP.batch_settings()):
+        print(f"note: {note}", file=sys.stderr)
     for name in SETUP.missing_api_keys():
         print(f"warning: {name} is not set (environment or .env): calls to its provider will fail", file=sys.stderr)
 

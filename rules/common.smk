@@ -93,6 +93,7 @@ def run_context():
         caps={name: int(resources.get(name).value) for name in SETUP.provider_names},
         executor=getattr(workflow.executor_plugin, "name", None),
         executor_settings=workflow.executor_settings,
+        keep_going=bool(getattr(workflow.execution_settings, "keep_going", False)),
     )
 
 

@@ -90,3 +90,22 @@ def test_a_cohort_is_run_by_one_snakemake_at_a_time(tmp_path):
         policy().hold_cohort_lock(store, "cohort-x", "/checkout/two")
     policy(main_process=False).hold_cohort_lock(store, "cohort-x", "/checkout/two")  # a job: no lock
     policy().hold_cohort_lock(store, "cohort-y", "/checkout/two")
+
+
+def test_batch_notes_name_a_cluster_run_and_a_run_that_stops_before_submitting_everything():
+    from daydream.calling.providers import batch_settings
+
+    waits = batch_settings("openai", {"stages": ["evaluation"], **BATCH_DEFAULTS})
+    exits = batch_settings("openai", {"stages": ["evaluation"], **BATCH_DEFAULTS, "wait": False})
+    local = dict(main_process=True, local=True, use_threads=True, cores=2, targets=())
+    assert policy(**local).batch_notes({"openai": waits}) == []
+    assert "add --keep-going" in policy(**local).batch_notes({"openai": exits})[0]
+    assert policy(**local, keep_going=True).batch_notes({"openai": exits}) == []
+    cluster = policy(**{**local, "local": False}).batch_notes({"openai": waits})
+    assert "they are not batched" in cluster[0]
+
+
+BATCH_DEFAULTS = dict(
+    discount=0.5, max_requests=10, max_bytes=10_000, completion_window="24h", gather_s=1, poll_s=1, wait=True,
+    max_submissions=2,
+)  # fmt: skip

@@ -99,14 +99,18 @@ class Setup:
             names.add(resolve_endpoint(self.experiment.model(item.llm_model_id), self.config).name)
         return sorted(names)
 
-    def batched_stages(self) -> dict[str, tuple[str, ...]]:
-        """Providers in use with batch mode, and the stages it covers."""
+    def batch_settings(self) -> dict:
+        """Providers in use with batch mode, and their batch settings (providers.BatchSettings)."""
         found = {}
         for name in self.providers_in_use():
             batch = endpoint(self.config, name).batch
             if batch is not None:
-                found[name] = batch.stages
+                found[name] = batch
         return found
+
+    def batched_stages(self) -> dict[str, tuple[str, ...]]:
+        """Providers in use with batch mode, and the stages it covers."""
+        return {name: batch.stages for name, batch in self.batch_settings().items()}
 
     def prices(self) -> dict[str, dict]:
         """Prices per million tokens by model id, for models that have any."""

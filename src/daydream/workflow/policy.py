@@ -39,6 +39,7 @@ class RunContext:
     caps: dict[str, int] = field(default_factory=dict)  # calls in flight per provider (its resource)
     executor: str | None = None  # the executor plugin's name ("slurm", ...)
     executor_settings: object | None = None
+    keep_going: bool = False  # --keep-going
 
 
 def resource_defaults(
@@ -146,6 +147,24 @@ class RunPolicy:
         ctx = self.context
         only_prompts = bool(ctx.targets) and all(Path(t).name == PROMPT for t in ctx.targets)
         return ctx.main_process and ctx.local and not only_prompts
+
+    def batch_notes(self, batched: dict) -> list[str]:
+        """What to tell the user about batch mode in this invocation (batched: provider ->
+        its BatchSettings)."""
+        notes = []
+        for name, settings in sorted(batched.items()):
+            stages = ", ".join(settings.stages)
+            if not self.prefetch_calls():
+                notes.append(
+                    f"{name} batches {stages} calls, but this run's generate jobs make their own calls (a cluster "
+                    "run): they are not batched; run those stages locally to batch them"
+                )
+            elif not settings.wait and not self.context.keep_going:
+                notes.append(
+                    f"{name}: batch wait is false and --keep-going is not given: the run stops at the first "
+                    f"{stages} call in flight, before the rest are submitted (add --keep-going)"
+                )
+        return notes
 
     def provider_caps(self) -> dict[str, int]:
         return dict(self.context.caps)

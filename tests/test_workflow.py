@@ -544,7 +544,8 @@ def test_transient_faults_are_retried_inside_a_run(tmp_path):
     with FakeLLM(retry_after="0") as server:
         server.faults = ["429", "500"]
         env = http_setup(tmp_path, server, llm={"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4})
-        run_snakemake(tmp_path, "all_drafts", "--cores", "1", env=env)
+        # one call in flight at a time: both faults hit the same call, whichever is first
+        run_snakemake(tmp_path, "all_drafts", "--cores", "1", "--resources", "openrouter=1", env=env)
     assert len(server.requests) == 3 + 2
     metas = [json.loads((gen_dir(tmp_path, r) / "metadata.json").read_text()) for r in membership(tmp_path)
              if r["stage"] == "draft"]  # fmt: skip

@@ -80,6 +80,8 @@ def make_review_cohort(data: Path, planted: str = "") -> list[str]:
             raw = f"reasoning of {judge} on {essay}" + (f" {planted}" if n == 1 else "") + f"\nSCORE: {score:g}"
             meta = {"parent_gen_id": essay, "template_id": "judge", "llm_model_id": judge, "replicate": 1}
             add_gen(data, "evaluation", gen_id, f"{score:g}\n", raw=raw, parser_name="in_last_line", **meta, **common)
+            if judge == "m2":  # a reasoning judge: its thinking kept apart
+                write(data / "gens/evaluation" / gen_id / "reasoning.txt", f"thinking of m2 about {essay} {planted}\n")
             rows.append(MembershipRow("evaluation", gen_id, cohort, essay, "k1", "judge", judge, 1))
         essays.append(essay)
     write(data / "cohorts" / cohort / "membership.csv", membership_csv(rows))

@@ -152,6 +152,7 @@ def test_essay_page_shows_everything_as_text(app_url):
     assert "essay 1 text" in page and "draft 1 text" in page
     assert "<b>Tide Pools</b> (c-a)" in page and "Crop Rotation" in page
     assert "reasoning of m1 on e1" in page and "reasoning of m2 on e1" in page
+    assert page.count("the judge's reasoning (kept apart, never parsed)") == 1 and "thinking of m2 about e1" in page
     assert "$0.0400" in page  # draft, essay and two evaluations at $0.01
     assert PLANTED not in page and "&lt;script&gt;document.title=" in page
     assert "<script>document.title" not in page

@@ -14,7 +14,7 @@ from daydream.analysis.status import spend_rows
 from daydream.analysis.uncertainty import rng_for
 from daydream.errors import InputError
 from daydream.fileio import exists, read_text
-from daydream.store.layout import METADATA, PARSED, StoreLayout
+from daydream.store.layout import METADATA, PARSED, REASONING, StoreLayout
 from daydream.store.membership import read_membership
 from daydream.store.metadata import model_of, read_metadata, value
 from daydream.tables import read_table
@@ -47,6 +47,7 @@ class Evaluation:
     score: float | None
     error: str
     response: str  # the judge's whole response (text, never markup)
+    reasoning: str = ""  # a reasoning model's reasoning, kept apart (reasoning.txt)
 
 
 @dataclass
@@ -133,6 +134,7 @@ class CohortEssays:
                 score=None if row["score"] is None or row["score"] != row["score"] else float(row["score"]),
                 error=row["error"] or "",
                 response=_text(row["evaluation_response_path"]),
+                reasoning=_text(self.store.gen_dir("evaluation", row["gen_id"]) / REASONING),
             )
             for _, row in rows.sort_values(["evaluation_template", "evaluation_llm_model", "replicate"]).iterrows()
         ]

@@ -323,6 +323,7 @@ def test_a_run_that_does_not_wait_ends_saying_so_and_batches_can_be_cancelled(tm
         listed = daydream(tmp_path, "batches").stdout
         assert "open: the same snakemake command collects them" in listed
         plan = daydream(tmp_path, "plan").stdout  # in flight: committed, not pending again
+        assert "batches in flight: 1 (12 requests" in daydream(tmp_path, "status").stdout
         assert "0 LLM calls pending (12 more are in batches in flight" in plan
         cancelled = daydream(tmp_path, "batches", "--cancel").stdout
         assert "cancelled" in cancelled

@@ -199,6 +199,8 @@ def _setup(config: dict):
 def cmd_status(args) -> int:
     """A cohort's generations by state, from its files (works during a run)."""
     from daydream.analysis.status import cohort_status, format_status
+    from daydream.store import batches
+    from daydream.store.layout import StoreLayout
     from daydream.store.membership import read_membership
 
     config = _load_config(args)
@@ -206,6 +208,10 @@ def cmd_status(args) -> int:
     _require_planned(cohort_id, membership)
     status = cohort_status(config["data_root"], cohort_id, read_membership(membership))
     print(format_status(status))
+    in_flight = batches.open_ledgers(StoreLayout(config["data_root"]))
+    if in_flight:
+        requests = sum(len(ledger.items) for ledger in in_flight)
+        print(f"batches in flight: {len(in_flight)} ({requests} requests; the same snakemake command collects them)")
     return 0
 
 

@@ -181,7 +181,7 @@ def generate_threads(wildcards):
 
 
 def side_file_target(wildcards):
-    """raw.txt and metadata.json are written by a generate job beside its parsed.txt, and are no
+    """raw.txt, metadata.json and reasoning.txt are written by a generate job beside its parsed.txt, and are no
     rule's output (a job's outputs are deleted before it runs; a paid response must never be).
     Targeting one gets this message instead of Snakemake's "No rule to produce"."""
     parsed = STORE.gen_file(wildcards.stage, wildcards.gen_id, PARSED)

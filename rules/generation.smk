@@ -46,6 +46,6 @@ rule side_file:
     log:
         STORE.job_log("{stage}", "{gen_id}", "{side_file}"),
     wildcard_constraints:
-        side_file="raw\.txt|metadata\.json",
+        side_file="raw\.txt|metadata\.json|reasoning\.txt",
     run:
         raise WorkflowError("side files are made by the generate job")

@@ -584,6 +584,18 @@ MUTATIONS = [
         'found[key] = Outlook("call")',
         "tests/test_batches.py -k not_wait",
     ),
+    (
+        "src/daydream/calling/batching.py",
+        'if not self._same_as_on_disk(ledger) or ledger.state not in ("prepared", "uploaded"):',
+        'if ledger.state not in ("prepared", "uploaded"):',
+        "tests/test_batches.py -k two_runs",
+    ),
+    (
+        "src/daydream/calling/batching.py",
+        "            if ledger.create_sent_at:\n",
+        "            if False:\n",
+        "tests/test_batches.py -k 'stopped_at_each_step or cannot_list'",
+    ),
 ]
 
 

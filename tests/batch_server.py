@@ -62,7 +62,7 @@ class BatchEndpoints:
         with self.lock:
             self.calls.append((method, path))
             fault = self.faults.pop(0) if self.faults else None
-        if fault in ("500", "429"):
+        if fault in ("500", "429", "404"):
             return self._send(handler, int(fault), {"error": {"message": "try again"}})
         parts = path.rstrip("/").split("/")[2:]  # after /v1
         if method == "POST" and parts == ["files"]:

@@ -154,8 +154,8 @@ def test_a_stopped_run_leaves_its_batch_in_flight_and_the_next_collects_it(tmp_p
     "faults,stopped_in",
     [
         (["500", "500", "500"], "prepared"),  # the upload never got through
-        (["", "500", "500", "500"], "uploaded"),  # uploaded; the look for a batch of it failed
-        (["", "", "drop-after-create"], "uploaded"),  # created, its answer lost
+        (["", "500"], "uploaded"),  # uploaded; the creation answered an error (none made)
+        (["", "drop-after-create"], "uploaded"),  # created, its answer lost
     ],
 )
 def test_a_run_stopped_at_each_step_before_the_batch_id_is_known_submits_once(tmp_path, faults, stopped_in):
@@ -392,3 +392,45 @@ def test_a_collection_cut_short_archives_each_response_once(tmp_path):
     assert [f.origin for f in found] == ["called"] * 6
     assert [f.file for f in found[:2]] == [d.file for d in done[:2]] == [d.file for d in done[2:4]]
     assert len(server.batches.order) == 1
+
+
+def test_a_lost_creation_at_a_provider_that_cannot_list_batches_is_never_sent_again(tmp_path):
+    store = StoreLayout(tmp_path)
+    with FakeLLM() as server:
+        server.batches.faults = ["", "drop-after-create", "404"]
+        where = batch_endpoint(server, poll_s=30)
+        calls = judge_calls(store, where, 2)
+        queue = BatchQueue(where, store, report=lambda line: None)
+        for call in calls:
+            queue.submit(call)
+        wait_for(lambda: len(server.batches.calls) >= 2)
+        time.sleep(0.3)
+        queue.stop()
+        queue = BatchQueue(batch_endpoint(server), store, report=lambda line: None)
+        with pytest.raises(LLMError, match="cannot list batches"):
+            queue.submit(calls[0]).result(timeout=10)
+        queue.stop()
+        (ledger,) = batches.ledgers(store)
+        assert ledger.state == "uploaded" and ledger.create_sent_at  # still open: it may exist
+        assert len(server.batches.order) == 1  # the lost one only: never created again
+
+
+def test_two_runs_resuming_the_same_batch_submit_it_once_and_collect_it_once(tmp_path):
+    store = StoreLayout(tmp_path)
+    with FakeLLM() as server:
+        server.batches.faults = ["500", "500", "500"]  # the first run never gets the upload through
+        calls = judge_calls(store, batch_endpoint(server), 4)
+        queue = BatchQueue(batch_endpoint(server, poll_s=30), store, report=lambda line: None)
+        for call in calls:
+            queue.submit(call)
+        wait_for(lambda: len(server.batches.calls) >= 3)
+        time.sleep(0.3)
+        queue.stop()
+        runs = [BatchQueue(batch_endpoint(server), store, report=lambda line: None) for _ in range(2)]
+        futures = [[run.submit(call) for call in calls] for run in runs]
+        found = [[future.result(timeout=20) for future in group] for group in futures]
+        for run in runs:
+            run.stop()
+    assert len(server.batches.order) == 1 and set(server.batches.submitted.values()) == {1}
+    assert [len(archived(store, call)) for call in calls] == [1] * 4
+    assert [f.record["text"] for f in found[0]] == [f.record["text"] for f in found[1]]

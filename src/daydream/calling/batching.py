@@ -28,6 +28,10 @@ from daydream.store.layout import StoreLayout
 from daydream.store.responses import Found, archive
 
 
+class _Undecidable(Exception):
+    """Whether a batch was created cannot be known from here."""
+
+
 class BatchInFlight(LLMError):
     """The call's request is in a batch the provider has not finished (batch wait: false)."""
 
@@ -268,22 +272,20 @@ class BatchQueue:
 
     def _advance(self, ledger: Ledger) -> None:
         """One step of the ledger's batch: upload, create, look, collect (each saved first)."""
-        try:
-            if ledger.state == "prepared":
-                content = read_text(self._input_file(ledger)).encode("utf-8")
-                ledger.input_file_id = self.api.upload(f"daydream-{ledger.local_id}.jsonl", content)
-                ledger.state = "uploaded"
-                batches.save(self.store, ledger)
-            if ledger.state == "uploaded":
-                batch = self.api.find_by_input_file(ledger.input_file_id)
-                if batch is None:
-                    metadata = {"daydream_batch": ledger.local_id}
-                    batch = self.api.create(ledger.input_file_id, self.settings.completion_window, metadata)
-        except LLMError as exc:
-            if exc.status is None or is_retryable_status(exc.status):
-                raise  # tried again later, from the ledger
-            self._refused(ledger, exc)  # no batch was made: nothing paid, nothing in flight
-            return
+        batch = None
+        if ledger.state in ("prepared", "uploaded"):
+            try:
+                batch = self._create(ledger)
+            except LLMError as exc:
+                if exc.status is None or is_retryable_status(exc.status):
+                    raise  # tried again later, from the ledger
+                self._refused(ledger, exc)  # no batch was made: nothing paid, nothing in flight
+                return
+            except _Undecidable as exc:
+                self._give_up_for_now(ledger, str(exc))
+                return
+            if batch is None:
+                return  # advanced or closed by another run on this data root
         if ledger.state == "uploaded":
             self._note(ledger, batch)
             ledger.state = "submitted"
@@ -305,6 +307,67 @@ class BatchQueue:
                 self._collect(ledger, batch)
             elif not self.settings.wait:
                 self._in_flight([i.custom_id for i in ledger.items], ledger)
+
+    def _create(self, ledger: Ledger) -> dict | None:
+        """Upload the input file and create the batch, under the ledger lock and from the ledger
+        as on disk (another run on this data root may have gone further with it). A batch whose
+        creation was sent before is looked for by its input file first: its answer may have been
+        lost (a kill, a dropped connection). Returns the batch, None when another run had it."""
+        with batches.ledger_lock(self.store):
+            if not self._same_as_on_disk(ledger) or ledger.state not in ("prepared", "uploaded"):
+                return None
+            if ledger.state == "prepared":
+                content = read_text(self._input_file(ledger)).encode("utf-8")
+                ledger.input_file_id = self.api.upload(f"daydream-{ledger.local_id}.jsonl", content)
+                ledger.state = "uploaded"
+                batches.save(self.store, ledger)
+            if ledger.create_sent_at:
+                try:
+                    found = self.api.find_by_input_file(ledger.input_file_id)
+                except LLMError as exc:
+                    if exc.status in (404, 405, 501):
+                        raise _Undecidable(
+                            f"the creation of {batches.describe(ledger)} was sent at {ledger.create_sent_at} and its "
+                            f"answer lost, and {ledger.provider} cannot list batches to find it: if it exists at the "
+                            "provider, cancel it there; `daydream batches --cancel` then closes it here"
+                        ) from None
+                    raise
+                if found is not None:
+                    return found
+            ledger.create_sent_at = batches.now_iso()
+            batches.save(self.store, ledger)
+            return self.api.create(
+                ledger.input_file_id, self.settings.completion_window, {"daydream_batch": ledger.local_id}
+            )
+
+    def _same_as_on_disk(self, ledger: Ledger) -> bool:
+        """Take the ledger as on disk when another run changed it; False when that run closed it
+        (then its requests are answered from the archive, or said to be unanswered)."""
+        on_disk = batches.load(self.store.batch_ledger(ledger.provider, ledger.local_id))
+        if on_disk is None or asdict(on_disk) == asdict(ledger):
+            return True
+        ledger.__dict__.update(on_disk.__dict__)
+        if ledger.open:
+            return True
+        with self._lock:
+            self._open.pop(ledger.local_id, None)
+            for item in ledger.items:
+                self._forget(item)
+        for item in ledger.items:
+            self._resolve(item, None)
+        return False
+
+    def _give_up_for_now(self, ledger: Ledger, reason: str) -> None:
+        """A batch this run cannot settle: its calls fail saying why, the ledger stays open."""
+        self.report(reason)
+        with self._lock:
+            self._open.pop(ledger.local_id, None)
+            waiters = [w for item in ledger.items for w in self._waiters.pop(item.custom_id, [])]
+            for item in ledger.items:
+                self._forget(item)
+        for _, future in waiters:
+            if not future.done():
+                future.set_exception(LLMError(reason))
 
     def _refused(self, ledger: Ledger, exc: LLMError) -> None:
         ledger.state = "failed"
@@ -340,34 +403,35 @@ class BatchQueue:
 
     # ---- collecting ------------------------------------------------------------------------
     def _collect(self, ledger: Ledger, batch: dict) -> None:
-        lines = {}
-        for line in read_text(self._input_file(ledger)).splitlines():
-            if line.strip():
-                parsed = json.loads(line)
-                lines[parsed["custom_id"]] = parsed["body"]
-        answered: dict[str, dict] = {}
-        for output in self.api.lines(batch.get("output_file_id")):
-            answered[str(output.get("custom_id"))] = output
-        errors = {str(e.get("custom_id")): e for e in self.api.lines(batch.get("error_file_id"))}
-        unanswered = {}
-        paid = {}
-        for item in ledger.items:
-            output = answered.get(item.custom_id)
-            try:
-                if output is None:
-                    raise LLMError(self._no_answer(ledger, errors.get(item.custom_id)))
-                paid[item.custom_id] = self._archive(ledger, item, lines[item.custom_id], output)
-            except LLMError as exc:
-                unanswered[item.custom_id] = str(exc)
-        ledger.unanswered = unanswered
-        ledger.state = "cancelled" if ledger.status == "cancelled" else "collected"
-        on_disk = batches.load(self.store.batch_ledger(ledger.provider, ledger.local_id))
-        if on_disk is not None and on_disk.cancelled_at:  # `daydream batches --cancel` from elsewhere
-            ledger.cancelled_at = on_disk.cancelled_at
-        ledger.collected_at = batches.now_iso()
-        batches.save(self.store, ledger)
+        """Archive every answer of a finished batch (under the ledger lock: one run collects it),
+        then hand them to the calls waiting, and submit again what has no answer."""
+        with batches.ledger_lock(self.store):
+            if not self._same_as_on_disk(ledger):
+                return  # collected by another run on this data root
+            self._note(ledger, batch)
+            lines = {}
+            for line in read_text(self._input_file(ledger)).splitlines():
+                if line.strip():
+                    parsed = json.loads(line)
+                    lines[parsed["custom_id"]] = parsed["body"]
+            answered = {str(output.get("custom_id")): output for output in self.api.lines(batch.get("output_file_id"))}
+            errors = {str(e.get("custom_id")): e for e in self.api.lines(batch.get("error_file_id"))}
+            unanswered = {}
+            paid = {}
+            for item in ledger.items:
+                output = answered.get(item.custom_id)
+                try:
+                    if output is None:
+                        raise LLMError(self._no_answer(ledger, errors.get(item.custom_id)))
+                    paid[item.custom_id] = self._archive(ledger, item, lines[item.custom_id], output)
+                except LLMError as exc:
+                    unanswered[item.custom_id] = str(exc)
+            ledger.unanswered = unanswered
+            ledger.state = "cancelled" if ledger.status == "cancelled" else "collected"
+            ledger.collected_at = batches.now_iso()
+            batches.save(self.store, ledger)
         with self._lock:
-            del self._open[ledger.local_id]
+            self._open.pop(ledger.local_id, None)
             for item in ledger.items:
                 self._forget(item)
         self.report(
@@ -429,7 +493,7 @@ class BatchQueue:
         record["duration_s"] = round(_seconds_since(ledger.created_at), 3)
         return Found(record, "called", archive(self.store, item.stage, item.gen_id, item.key, item.slot, record))
 
-    def _resolve(self, item: Item, paid: Found) -> None:
+    def _resolve(self, item: Item, paid: Found | None) -> None:
         """The calls waiting for the item: its own generation's is the call that paid; another
         generation's (the same request) reuses it as any reuse does."""
         from daydream.calling.engine import find_response
@@ -438,7 +502,7 @@ class BatchQueue:
             waiters = self._waiters.pop(item.custom_id, [])
             self._calls.pop(item.custom_id, None)
         for call, future in waiters:
-            if (call.stage, call.gen_id, call.key) == (item.stage, item.gen_id, item.key):
+            if paid is not None and (call.stage, call.gen_id, call.key) == (item.stage, item.gen_id, item.key):
                 future.set_result(paid)
                 continue
             found = find_response(call)
@@ -509,8 +573,13 @@ def cancel_batches(store: StoreLayout, config: dict, provider: str | None = None
         for ledger in batches.open_ledgers(store, provider):
             settings = endpoint(config, ledger.provider)
             api = BatchAPI(settings.base_url, api_key_from(settings.api_key_env), settings.policy)
-            if ledger.state == "uploaded":
-                found = api.find_by_input_file(ledger.input_file_id)
+            if ledger.state == "uploaded" and ledger.create_sent_at:
+                try:
+                    found = api.find_by_input_file(ledger.input_file_id)
+                except LLMError as exc:
+                    if exc.status not in (404, 405, 501):
+                        raise
+                    found = None  # the provider cannot list batches: the user was told to look there
                 if found is not None:
                     BatchQueue._note(ledger, found)
                     ledger.state = "submitted"

@@ -41,6 +41,7 @@ class Ledger:
     created_at: str
     items: list[Item]
     input_file_id: str | None = None
+    create_sent_at: str | None = None  # set before the batch is created: its answer may be lost
     batch_id: str | None = None
     status: str | None = None  # the provider's last word on the batch
     counts: dict = field(default_factory=dict)

@@ -213,6 +213,11 @@ STRUCTURED_JUDGE = (
 def test_a_structured_judge_is_sent_the_schema_and_its_score_read_from_json(tmp_path):
     with FakeLLM() as server:
         env = openrouter_setup(tmp_path, server, models=STRUCTURED_JUDGE)
+        write_config(  # a one-line JSON answer passes whatever min_lines a text answer needs
+            tmp_path,
+            providers={"openrouter": {"base_url": server.base_url, "api_key_env": "OPENROUTER_API_KEY"}},
+            stages={"evaluation": {"min_lines": 3}},
+        )
         run_snakemake(tmp_path, env=env)
     judged = [q["body"] for q in server.requests if q["body"]["model"] == "vendor/judge-1"]
     assert len(judged) == 12

@@ -213,7 +213,9 @@ def generate(
     elif os.path.lexists(reasoning_path):
         os.unlink(reasoning_path)  # an earlier response's (its record in responses/ keeps it)
     write_json_atomic(gen.metadata_path, metadata)
-    validate_response(answer.split.answer, metadata, gen.min_lines, gen.fail_on_truncation)
+    # min_lines is a text answer's shape; a structured answer is checked by its schema instead
+    min_lines = 0 if answer.score is not None else gen.min_lines
+    validate_response(answer.split.answer, metadata, min_lines, gen.fail_on_truncation)
     if answer.score is not None:
         parsed = format_score(answer.score) + "\n"
     else:

@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from llm_server import FakeLLM  # noqa: E402
-
 from daydream.calling.batching import BatchQueue  # noqa: E402
 from daydream.calling.engine import Call  # noqa: E402
 from daydream.calling.providers import endpoint  # noqa: E402
 from daydream.config import validate_config  # noqa: E402
 from daydream.store.archive import Request, request_key  # noqa: E402
 from daydream.store.layout import StoreLayout  # noqa: E402
+
+from llm_server import FakeLLM  # noqa: E402
 
 ESSAY = "An essay of the cube, about as long as the example's: " + "words " * 300
 

@@ -596,6 +596,12 @@ MUTATIONS = [
         "            if False:\n",
         "tests/test_batches.py -k 'stopped_at_each_step or cannot_list'",
     ),
+    (
+        "src/daydream/calling/batching.py",
+        "                if failures >= self.endpoint.policy.max_attempts:",
+        "                if False:",
+        "tests/test_batches.py -k stops_answering",
+    ),
 ]
 
 

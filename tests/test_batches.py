@@ -434,3 +434,27 @@ def test_two_runs_resuming_the_same_batch_submit_it_once_and_collect_it_once(tmp
     assert len(server.batches.order) == 1 and set(server.batches.submitted.values()) == {1}
     assert [len(archived(store, call)) for call in calls] == [1] * 4
     assert [f.record["text"] for f in found[0]] == [f.record["text"] for f in found[1]]
+
+
+def test_a_provider_that_stops_answering_fails_the_calls_bounded_and_keeps_the_batch(tmp_path):
+    store = StoreLayout(tmp_path)
+    with FakeLLM() as server:
+        server.batches.delay_s = 3600
+        server.batches.faults = ["", ""] + ["500"] * 9  # uploaded and created; then every look fails
+        where = batch_endpoint(server)  # 3 attempts a request, and 3 failed looks in a row
+        calls = judge_calls(store, where, 2)
+        queue = BatchQueue(where, store, report=lambda line: None)
+        futures = [queue.submit(call) for call in calls]
+        for future in futures:
+            with pytest.raises(LLMError, match="given up for this run"):
+                future.result(timeout=20)
+        queue.stop()
+        looks = [c for c in server.batches.calls if c[0] == "GET" and c[1].startswith("/v1/batches/")]
+        assert len(looks) == 9
+        (ledger,) = batches.ledgers(store)
+        assert ledger.state == "submitted"  # the next run looks again
+        server.batches.delay_s = 0
+        queue = BatchQueue(where, store, report=lambda line: None)
+        collected(queue, calls)
+        queue.stop()
+    assert len(server.batches.order) == 1

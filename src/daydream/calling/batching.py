@@ -123,7 +123,9 @@ class BatchQueue:
     def _lookup(self, call) -> tuple[Item | None, str | None]:
         """The gathered or open-batch item that answers the call, and its ledger (None: gathered)."""
         for item in self._requests.get((call.key, call.slot), {}).values():
-            where = self._where.get(item.custom_id)
+            if item.custom_id not in self._where:
+                continue
+            where = self._where[item.custom_id]
             if self._same_request(item, call) and (where is None or where in self._open):
                 return item, where
         return None, None
@@ -168,12 +170,20 @@ class BatchQueue:
             self._thread.start()
 
     def _loop(self) -> None:
+        failures = 0
         while not self._closing.is_set():
             try:
                 self._step()
+                failures = 0
             except Exception as exc:  # a provider fault beyond the retries: said, then tried again
+                failures += 1
                 self.errors.append(str(exc))
                 self.report(f"batch ({self.endpoint.name}): {exc}")
+                if failures >= self.endpoint.policy.max_attempts:
+                    # bounded like a call: this run's calls fail; the ledgers stay for the next run
+                    for ledger in list(self._open.values()):
+                        self._give_up_for_now(ledger, f"batch ({self.endpoint.name}) given up for this run: {exc}")
+                    failures = 0
                 self._closing.wait(self.settings.poll_s)
             self._wake.wait(self._next_wait())
             self._wake.clear()
@@ -196,14 +206,16 @@ class BatchQueue:
             if due:
                 self._pending = []
         if taken:
-            self._submit(taken)
+            try:
+                self._submit(taken)
+            except Exception:
+                with self._lock:  # what no ledger holds yet is gathered again, not lost
+                    self._pending[:0] = [(i, c) for i, c in taken if self._where.get(i.custom_id, "") is None]
+                raise
         for ledger in list(self._open.values()):
             if self._closing.is_set():
                 return
-            if (
-                self.clock() - self._polled.get(ledger.local_id, -1e9) >= self.settings.poll_s
-                or ledger.state != "submitted"
-            ):
+            if self.clock() - self._polled.get(ledger.local_id, -1e9) >= self.settings.poll_s:
                 self._advance(ledger)
 
     # ---- submitting ------------------------------------------------------------------------
@@ -253,7 +265,11 @@ class BatchQueue:
                     self._open[ledger.local_id] = ledger
                     for item, _ in kept:
                         self._where[item.custom_id] = ledger.local_id
-            self._advance(ledger)
+            try:
+                self._advance(ledger)
+            except LLMError as exc:  # the ledger is open: the loop takes it up again
+                self.errors.append(str(exc))
+                self.report(f"batch ({self.endpoint.name}): {exc}; tried again in {self.settings.poll_s:g} s")
 
     def _follow(self, item: Item, ledger: Ledger, theirs: Item) -> None:
         """A gathered request found in another run's open batch: wait for that one instead."""
@@ -271,7 +287,9 @@ class BatchQueue:
         return self.store.batch_ledger(ledger.provider, ledger.local_id).with_suffix(".jsonl")
 
     def _advance(self, ledger: Ledger) -> None:
-        """One step of the ledger's batch: upload, create, look, collect (each saved first)."""
+        """One step of the ledger's batch: upload, create, look, collect (each saved first);
+        the next one poll_s later."""
+        self._polled[ledger.local_id] = self.clock()
         batch = None
         if ledger.state in ("prepared", "uploaded"):
             try:
@@ -297,7 +315,6 @@ class BatchQueue:
             return
         if ledger.state == "submitted":
             batch = self.api.get(ledger.batch_id)
-            self._polled[ledger.local_id] = self.clock()
             before = (ledger.status, ledger.counts)
             self._note(ledger, batch)
             if (ledger.status, ledger.counts) != before:

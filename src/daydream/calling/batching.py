@@ -57,7 +57,18 @@ def request_of(provider: str, body: dict) -> tuple[Request, str]:
 class BatchQueue:
     """One provider's batched calls, gathered, submitted and collected by one background thread."""
 
-    def __init__(self, endpoint, store: StoreLayout, api: BatchAPI | None = None, report=None, clock=time.monotonic):
+    def __init__(
+        self,
+        endpoint,
+        store: StoreLayout,
+        api: BatchAPI | None = None,
+        report=None,
+        clock=time.monotonic,
+        call_normally=None,
+    ):
+        """call_normally(call) -> Future: how a request the batches did not answer is called
+        (the call engine's pool, within the provider's cap; by default a pool of its own of
+        max_concurrency threads)."""
         from daydream.calling.credentials import api_key_from
 
         self.endpoint = endpoint
@@ -66,7 +77,7 @@ class BatchQueue:
         self.api = api or BatchAPI(endpoint.base_url, api_key_from(endpoint.api_key_env), endpoint.policy)
         self.report = report or (lambda line: print(line, file=sys.stderr, flush=True))
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _in_flight is called with it held and without
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._pending: list[tuple[Item, object]] = []  # (item, its Call), not in any ledger yet
@@ -75,11 +86,20 @@ class BatchQueue:
         self._open: dict[str, Ledger] = {}
         self._requests: dict[tuple[str, int], dict[str, Item]] = {}  # (key, slot) -> items by custom id
         self._where: dict[str, str | None] = {}  # custom id -> its open ledger, None while gathered
-        self._polled: dict[str, float] = {}
+        self._polled: dict[str, float] = {}  # local id -> when its last step began
+        self._seen_in_flight: set[str] = set()  # local ids this run saw in flight at the provider
         self._last_add = 0.0
         self._started_at = batches.now_iso()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        if call_normally is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from daydream.calling.engine import perform_call
+
+            pool = ThreadPoolExecutor(max_workers=endpoint.max_concurrency, thread_name_prefix="daydream-unbatched")
+            call_normally = lambda call: pool.submit(perform_call, call)  # noqa: E731
+        self._call_normally = call_normally
 
     # ---- what the engine asks --------------------------------------------------------------
     def submit(self, call) -> Future:
@@ -111,7 +131,7 @@ class BatchQueue:
                 self._wake.set()
             self._waiters.setdefault(item.custom_id, []).append((call, future))
             self._calls.setdefault(item.custom_id, call)
-            if where is not None and not self.settings.wait and where in self._polled:
+            if where is not None and not self.settings.wait and where in self._seen_in_flight:
                 self._in_flight([item.custom_id], self._open[where])
         return future
 
@@ -315,10 +335,15 @@ class BatchQueue:
             return
         if ledger.state == "submitted":
             batch = self.api.get(ledger.batch_id)
-            before = (ledger.status, ledger.counts)
-            self._note(ledger, batch)
-            if (ledger.status, ledger.counts) != before:
-                batches.save(self.store, ledger)
+            with batches.ledger_lock(self.store):
+                if not self._same_as_on_disk(ledger):
+                    return  # collected or cancelled by another run on this data root
+                before = (ledger.status, ledger.counts)
+                self._note(ledger, batch)
+                changed = (ledger.status, ledger.counts) != before
+                if changed:
+                    batches.save(self.store, ledger)
+            if changed:
                 self.report(batches.describe(ledger))
             if ledger.status in FINISHED:
                 self._collect(ledger, batch)
@@ -413,10 +438,12 @@ class BatchQueue:
             f"in {batches.describe(ledger)}; batch wait is false: the same command later collects it "
             "(daydream batches shows every batch)"
         )
-        for cid in custom_ids:
-            for _, future in self._waiters.pop(cid, []):
-                if not future.done():
-                    future.set_exception(BatchInFlight(message))
+        with self._lock:
+            self._seen_in_flight.add(ledger.local_id)
+            waiters = [w for cid in custom_ids for w in self._waiters.pop(cid, [])]
+        for _, future in waiters:
+            if not future.done():
+                future.set_exception(BatchInFlight(message))
 
     # ---- collecting ------------------------------------------------------------------------
     def _collect(self, ledger: Ledger, batch: dict) -> None:
@@ -519,6 +546,8 @@ class BatchQueue:
             waiters = self._waiters.pop(item.custom_id, [])
             self._calls.pop(item.custom_id, None)
         for call, future in waiters:
+            if future.done():
+                continue
             if paid is not None and (call.stage, call.gen_id, call.key) == (item.stage, item.gen_id, item.key):
                 future.set_result(paid)
                 continue
@@ -542,7 +571,8 @@ class BatchQueue:
             if ledger.state == "cancelled" and not (ledger.cancelled_at and ledger.cancelled_at < self._started_at):
                 waiters = self._waiters.pop(item.custom_id, [])
                 for _, future in waiters:
-                    future.set_exception(LLMError(f"{reason}: the batch was cancelled"))
+                    if not future.done():
+                        future.set_exception(LLMError(f"{reason}: the batch was cancelled"))
                 return
             if item.submission < self.settings.max_submissions:
                 again = Item(**{**asdict(item), "submission": item.submission + 1})
@@ -554,20 +584,25 @@ class BatchQueue:
             waiters = self._waiters.pop(item.custom_id, [])
             self._calls.pop(item.custom_id, None)
         self.report(f"{item.stage} {item.gen_id}: {reason}; made as a normal call")
-        threading.Thread(target=self._call_now, args=(call, waiters), daemon=True).start()
+        self._call_normally(call).add_done_callback(lambda done: self._settle(call, waiters, done))
 
     @staticmethod
-    def _call_now(call, waiters) -> None:
-        from daydream.calling.engine import perform_call
+    def _settle(call, waiters, done: Future) -> None:
+        """The calls waiting for a request made as a normal call: the call's own result, and for
+        other generations with the same request, the response as reuse finds it."""
+        from daydream.calling.engine import find_response
 
-        try:
-            found = perform_call(call)
-        except Exception as exc:
-            for _, future in waiters:
-                future.set_exception(exc)
-            return
-        for _, future in waiters:
-            future.set_result(found)
+        for waiting, future in waiters:
+            if future.done():
+                continue
+            if done.cancelled() or done.exception() is not None:
+                future.set_exception(done.exception() if not done.cancelled() else LLMError("the run is stopping"))
+            elif waiting is call:
+                future.set_result(done.result())
+            elif (found := find_response(waiting)) is not None:
+                future.set_result(found)
+            else:
+                future.set_exception(LLMError(f"no response archived for {waiting.stage} {waiting.gen_id}"))
 
 
 def _seconds_since(stamp: str) -> float:

@@ -171,7 +171,10 @@ class CallEngine:
     def _batch_queue(self, call: Call) -> BatchQueue:
         queue = self._batches.get(call.endpoint.name)
         if queue is None:
-            queue = self._batches[call.endpoint.name] = BatchQueue(call.endpoint, call.store)
+            pool = self._pool(call.endpoint.name)  # what batches do not answer: called within the cap
+            queue = self._batches[call.endpoint.name] = BatchQueue(
+                call.endpoint, call.store, call_normally=lambda unbatched: pool.submit(self._run, unbatched)
+            )
         return queue
 
     def result(self, call: Call) -> Found:

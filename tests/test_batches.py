@@ -458,3 +458,18 @@ def test_a_provider_that_stops_answering_fails_the_calls_bounded_and_keeps_the_b
         collected(queue, calls)
         queue.stop()
     assert len(server.batches.order) == 1
+
+
+def test_a_request_of_two_generations_that_no_batch_answers_is_called_once_for_both(tmp_path):
+    store = StoreLayout(tmp_path)
+    with FakeLLM() as server:
+        server.batches.fail = lambda custom_id: True
+        where = batch_endpoint(server, max_submissions=1)
+        (one,) = judge_calls(store, where, 1)
+        two = Call(one.stage, "e-other", store, one.key, one.request, one.prompt, where)
+        queue = BatchQueue(where, store, report=lambda line: None)
+        first, second = collected(queue, [one, two])
+        queue.stop()
+    assert len([q for q in server.requests if q["path"].endswith("/chat/completions")]) == 1
+    assert (first.origin, second.origin) == ("called", "store") and first.record["text"] == second.record["text"]
+    assert second.file.startswith("gens/evaluation/e-other/")

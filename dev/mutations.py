@@ -602,6 +602,12 @@ MUTATIONS = [
         "                if False:",
         "tests/test_batches.py -k stops_answering",
     ),
+    (
+        "src/daydream/planning/cost_plan.py",
+        "            answer = read_answer(record, gen.reasoning_tag, gen.request.response_format, gen.parser)",
+        '            answer = read_answer(record, "none", gen.request.response_format, gen.parser)',
+        "tests/test_providers.py -k plan_reads",
+    ),
 ]
 
 

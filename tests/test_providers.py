@@ -297,3 +297,20 @@ def test_reasoning_and_charge_reach_the_archive_record(tmp_path):
         found = perform_call(call)
     assert found.record["reported_cost"] == server.charged[0] and "Let me think" in found.record["reasoning"]
     assert parse_in_last_line(found.record["text"]) == 7.0
+
+
+def test_the_plan_reads_stored_responses_without_their_reasoning(tmp_path):
+    """A stored draft whose thinking holds another idea: the plan predicts its parsed text as the
+    generate step will parse it, so the essays built on it are found stored, not pending."""
+    with FakeLLM(reasoning="tags") as server:
+        env = openrouter_setup(tmp_path, server)
+        run_snakemake(tmp_path, "all_evaluations", env=env)
+        calls = len(server.requests)
+        for parsed in (tmp_path / "data/gens").glob("*/*/parsed.txt"):
+            parsed.unlink()  # every response is archived: nothing needs a call
+        plan = subprocess.run(
+            [sys.executable, "-m", "daydream", "plan", "--config", str(tmp_path / "config.yaml")],
+            cwd=ROOT, capture_output=True, text=True, env=run_env(), check=True,
+        ).stdout  # fmt: skip
+        run_snakemake(tmp_path, "all_evaluations", env=env)
+    assert "0 LLM calls pending" in plan and len(server.requests) == calls

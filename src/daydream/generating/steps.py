@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from daydream import fileio
@@ -24,9 +23,7 @@ from daydream.store.archive import import_unarchived_raw, keep_raw_before_overwr
 from daydream.store.layout import REASONING
 from daydream.store.responses import Found
 from daydream.tables import read_text
-from daydream.text.parsers import ParseError, format_score, parsed_text
-from daydream.text.reasoning import Split, split_reasoning
-from daydream.text.structured import structured_score
+from daydream.text.answer import Answer, parsed_answer, read_answer
 
 
 class ValidationFailed(Exception):
@@ -83,26 +80,6 @@ def recorded_cost(record: dict, prices: dict | None) -> tuple[float | None, str 
         return None, None
     factor = record.get("price_factor", 1)
     return round(cost * factor, 8), "price_table"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The response as generate reads it: the answer to validate and parse, its reasoning, and
-    a structured judge's score (or why the text parser reads it instead)."""
-
-    split: Split
-    score: float | None = None
-    structured_fallback: str | None = None
-
-
-def read_answer(gen: GenerationSpec, record: dict) -> Answer:
-    split = split_reasoning(record["text"], record.get("reasoning"), gen.reasoning_tag)
-    if not (gen.request and gen.request.response_format):
-        return Answer(split)
-    try:
-        return Answer(split, structured_score(split.answer))
-    except ParseError as exc:
-        return Answer(split, None, f"{exc}; read by the {gen.parser} parser")
 
 
 def lineage(gen: GenerationSpec) -> dict:
@@ -202,7 +179,7 @@ def generate(
     found = respond(call)
     record = found.record
     text = record["text"]
-    answer = read_answer(gen, record)
+    answer = read_answer(record, gen.reasoning_tag, gen.request.response_format, gen.parser)
     metadata = llm_metadata(gen, found, call.key, prices, answer)
     keep_raw_before_overwrite(gen.gen_dir, text)
     if not _same_text(gen.raw_path, text):
@@ -216,11 +193,7 @@ def generate(
     # min_lines is a text answer's shape; a structured answer is checked by its schema instead
     min_lines = 0 if answer.score is not None else gen.min_lines
     validate_response(answer.split.answer, metadata, min_lines, gen.fail_on_truncation)
-    if answer.score is not None:
-        parsed = format_score(answer.score) + "\n"
-    else:
-        parsed = parsed_text(gen.stage, gen.parser, answer.split.answer)
-    write_atomic(gen.parsed_path, parsed)
+    write_atomic(gen.parsed_path, parsed_answer(gen.stage, gen.parser, answer))
     if found.origin == "called":
         how = f"called {record['provider']} ({record.get('attempts', 1)} attempt(s), {record['duration_s']} s)"
     elif found.origin == "archive":

@@ -22,7 +22,7 @@ from daydream.store.batches import in_open_batch
 from daydream.store.index import index_of, read_record
 from daydream.store.layout import METADATA, PARSED, PLAN, REDO, StoreLayout
 from daydream.store.responses import own_response
-from daydream.text.parsers import parsed_text
+from daydream.text.answer import parsed_answer, read_answer
 
 CHARS_PER_TOKEN = 4.0
 PLAN_COLUMNS = [
@@ -159,7 +159,8 @@ def outlooks(index: SpecIndex, gens: dict, config: dict, force: bool = False) ->
         if record is None or not isinstance(record.get("text"), str):
             return None
         try:
-            text = parsed_text(gen.stage, gen.parser, record["text"])
+            answer = read_answer(record, gen.reasoning_tag, gen.request.response_format, gen.parser)
+            text = parsed_answer(gen.stage, gen.parser, answer)  # as generate will parse it
         except Exception:  # a response that will not parse: its children cannot be foreseen
             text = None
         usage = record.get("usage") if isinstance(record.get("usage"), dict) else {}

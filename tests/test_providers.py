@@ -314,3 +314,17 @@ def test_the_plan_reads_stored_responses_without_their_reasoning(tmp_path):
         ).stdout  # fmt: skip
         run_snakemake(tmp_path, "all_evaluations", env=env)
     assert "0 LLM calls pending" in plan and len(server.requests) == calls
+
+
+def test_parse_score_takes_thinking_out_as_a_run_does(tmp_path):
+    response = tmp_path / "raw.txt"
+    response.write_text("<think>\nAt first sight SCORE: 2\n</think>\nNo score given in the end.\n")
+
+    def parse_score_command(*extra):
+        command = [sys.executable, "-m", "daydream", "parse-score", "--parser", "in_last_line", *extra, str(response)]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=run_env())
+
+    taken_out = parse_score_command()
+    assert taken_out.returncode == 1 and "no score" in taken_out.stderr.lower()
+    kept = parse_score_command("--reasoning-tag", "none")
+    assert kept.returncode == 0 and kept.stdout.strip() == "2"

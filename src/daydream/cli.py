@@ -71,10 +71,13 @@ def cmd_check(args) -> int:
 
 
 def cmd_parse_score(args) -> int:
+    """The score a response parses to, its thinking blocks taken out as a run takes them."""
     from daydream.tables import read_text
+    from daydream.text.reasoning import split_reasoning
 
     try:
-        score = parse_score(read_text(Path(args.file)), args.parser)
+        answer = split_reasoning(read_text(Path(args.file)), None, args.reasoning_tag).answer
+        score = parse_score(answer, args.parser)
     except ParseError as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 1
@@ -509,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("parse-score", help="print the score an evaluation response parses to")
     score.add_argument("--parser", required=True, choices=sorted(SCORE_PARSERS))
+    score.add_argument("--reasoning-tag", default="think", help="thinking blocks to take out first (none: keep)")
     score.add_argument("file")
     score.set_defaults(func=cmd_parse_score)
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -565,11 +566,34 @@ def test_generation_jobs_need_threads_and_say_so(tiny):
 def test_calls_in_flight_reach_the_provider_cap_whatever_the_cores(tmp_path, cap):
     """At most `cap` requests in flight at the server, and exactly `cap` at the peak, with one core:
     Snakemake runs at most cores + 5 = 6 jobs at once, so a cap of 8 is reached only because the
-    prompt jobs hand their calls to the call engine. (1 s a call: the evaluations' prompts are
-    rendered as their essays arrive, and under a busy machine 0.4 s did not always overlap 8.)"""
-    with FakeLLM(latency_s=1.0) as server:
+    prompt jobs hand their calls to the call engine. The server holds its answers until `cap` are
+    in flight, or until no new request came for a second (then all it holds are answered): the
+    peak does not depend on how fast this machine renders prompts."""
+    with FakeLLM() as server:
+        server.gate.clear()
+        done = threading.Event()
+
+        def release_when_full_or_quiet():
+            seen, quiet_since = 0, time.monotonic()
+            while not done.is_set():
+                if len(server.requests) != seen:
+                    seen, quiet_since = len(server.requests), time.monotonic()
+                if server.in_flight >= cap or (server.in_flight and time.monotonic() - quiet_since > 1.0):
+                    server.gate.set()
+                    while server.in_flight and not done.is_set():
+                        time.sleep(0.01)
+                    server.gate.clear()
+                    quiet_since = time.monotonic()
+                time.sleep(0.01)
+            server.gate.set()
+
+        releaser = threading.Thread(target=release_when_full_or_quiet, daemon=True)
+        releaser.start()
         env = http_setup(tmp_path, server)
-        run_snakemake(tmp_path, "all_evaluations", "--cores", "1", "--resources", f"openrouter={cap}", env=env)
+        try:
+            run_snakemake(tmp_path, "all_evaluations", "--cores", "1", "--resources", f"openrouter={cap}", env=env)
+        finally:
+            done.set()
     assert len(server.requests) == 3 + 3 + 12
     assert server.max_in_flight == cap
 

@@ -608,6 +608,12 @@ MUTATIONS = [
         '            answer = read_answer(record, "none", gen.request.response_format, gen.parser)',
         "tests/test_providers.py -k plan_reads",
     ),
+    (
+        "src/daydream/workflow/function_params.py",
+        "        overwrite_function_params(function, inspect.signature(function).parameters)",
+        "        pass",
+        "tests/test_function_params.py",
+    ),
 ]
 
 

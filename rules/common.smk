@@ -36,6 +36,7 @@ from daydream.workflow.policy import (
     stop_paying_on_interrupt,
 )
 from daydream.workflow import scheduler_timers
+from daydream.workflow.function_params import read_signatures_once
 from daydream.workflow.runner import Runner, force_calls, write_cost_plan
 
 try:
@@ -178,6 +179,19 @@ if SETUP.batched_stages():
 
 def generate_threads(wildcards):
     return POLICY.generate_threads()
+
+
+# The functions Snakemake calls for every generation job: their signatures read once, not per job
+# (workflow/function_params.py).
+read_signatures_once(
+    prompt_inputs,
+    generate_inputs,
+    concept_names,
+    generate_param,
+    generate_threads,
+    batch_slot,
+    *PROVIDER_RESOURCES.values(),
+)
 
 
 def side_file_target(wildcards):

@@ -513,8 +513,8 @@ MUTATIONS = [
         "tests/test_providers.py -k 'reasoning'",
     ),
     (
-        "src/daydream/generating/steps.py",
-        'split = split_reasoning(record["text"], record.get("reasoning"), gen.reasoning_tag)',
+        "src/daydream/text/answer.py",
+        'split = split_reasoning(record["text"], record.get("reasoning"), reasoning_tag)',
         'split = split_reasoning(record["text"], record.get("reasoning"), "none")',
         "tests/test_providers.py -k 'reasoning or thought'",
     ),
@@ -525,8 +525,8 @@ MUTATIONS = [
         "tests/test_providers.py -k 'structured_judge'",
     ),
     (
-        "src/daydream/generating/steps.py",
-        '        return Answer(split, None, f"{exc}; read by the {gen.parser} parser")',
+        "src/daydream/text/answer.py",
+        '        return Answer(split, None, f"{exc}; read by the {parser} parser")',
         "        raise",
         "tests/test_providers.py -k 'ignores_the_schema'",
     ),
@@ -538,8 +538,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/calling/batching.py",
-        "                batch = self.api.find_by_input_file(ledger.input_file_id)",
-        "                batch = None",
+        "                    found = self.api.find_by_input_file(ledger.input_file_id)",
+        "                    found = None",
         "tests/test_batches.py -k 'stopped_at_each_step'",
     ),
     (

@@ -614,6 +614,12 @@ MUTATIONS = [
         "        pass",
         "tests/test_function_params.py",
     ),
+    (
+        "rules/common.smk",
+        "        return 1 if gen.provider == provider and not waits_on_batch(gen) else 0",
+        "        return 1 if gen.provider == provider else 0",
+        "tests/test_batches.py -k batches_its_evaluations",
+    ),
 ]
 
 

@@ -159,17 +159,24 @@ def generate_param(wildcards):
 
 
 def provider_slot(provider):
-    """One unit of the provider's resource for generate jobs that call that provider."""
+    """One unit of the provider's resource for generate jobs that call that provider (not for
+    those that wait on a batch: they hold batch_waits instead)."""
 
     def slot(wildcards):
-        return 1 if spec(wildcards).provider == provider else 0
+        gen = spec(wildcards)
+        return 1 if gen.provider == provider and not waits_on_batch(gen) else 0
 
     return slot
 
 
+def waits_on_batch(gen):
+    """The generation's call goes in a batch in this run (a local run: calling/batching.py)."""
+    return gen.batched and POLICY.prefetch_calls()
+
+
 def batch_slot(wildcards):
-    """One unit of batch_waits for generate jobs whose call goes in a batch (calling/batching.py)."""
-    return 1 if spec(wildcards).batched else 0
+    """One unit of batch_waits for generate jobs whose call goes in a batch."""
+    return 1 if waits_on_batch(spec(wildcards)) else 0
 
 
 PROVIDER_RESOURCES = {name: provider_slot(name) for name in SETUP.providers_in_use()}

@@ -250,7 +250,7 @@ def test_a_run_batches_its_evaluations_at_the_batch_price(tmp_path):
     with FakeLLM() as server:
         env = batch_setup(tmp_path, server)
         plan = daydream(tmp_path, "plan").stdout
-        run_snakemake(tmp_path, env=env)
+        run = run_snakemake(tmp_path, env=env)
         normal = [q for q in server.requests if q["path"].endswith("/chat/completions")]
         rerun = run_snakemake(tmp_path, env=env)
     assert all(q["body"]["model"] == "vendor/writer-1" for q in normal) and len(normal) == 6
@@ -264,6 +264,8 @@ def test_a_run_batches_its_evaluations_at_the_batch_price(tmp_path):
         assert meta["batch"]["batch_id"] in server.batches.order and meta["cost_source"] == "price_table"
         assert meta["cost"] == pytest.approx((usage["prompt_tokens"] * 1 + usage["completion_tokens"] * 2) / 1e6 * 0.5)
     assert "batched: 0.5 x the table's prices" in plan
+    # a job waiting on a batch holds batch_waits, not a unit of the provider's cap
+    assert (run.stdout + run.stderr).count("openrouter=0, batch_waits=1") == 12
     assert "Nothing to be done" in rerun.stdout + rerun.stderr and len(server.batches.order) <= 12
     assert "12 in batches" in daydream(tmp_path, "cost").stdout
 

@@ -8,7 +8,6 @@ response: calls in flight are then bounded only by the provider's cap."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +17,7 @@ from pathlib import Path
 from daydream.calling.batching import BatchInFlight, BatchQueue
 from daydream.calling.llm import Completion, LLMError, complete
 from daydream.calling.providers import Endpoint
-from daydream.store.archive import Request, now_iso
+from daydream.store.archive import Request, now_iso, request_fields
 from daydream.store.batches import describe, in_open_batch
 from daydream.store.layout import StoreLayout
 from daydream.store.responses import Found, archive, own_response, request_lock, shared_response
@@ -83,18 +82,9 @@ def perform_call(call: Call, session=None, sleep=time.sleep) -> Found:
 def response_record(key: str, request: Request, prompt: str, slot: int, completion: Completion, **extra) -> dict:
     """The archive record of a completion: the text as received, its reasoning and reported
     charge when the provider sent them, and the request it answers."""
-    asked = {
-        "provider": request.provider,
-        "model": request.model,
-        "max_tokens": request.max_tokens,
-        "temperature": request.temperature,
-        "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-    }
-    if request.response_format:
-        asked["response_format"] = request.response_format
     record = {
         "request_key": key,
-        "request": asked,
+        "request": request_fields(request, prompt),
         "slot": slot,
         "text": completion.text,
         "finish_reason": completion.finish_reason,

@@ -34,7 +34,8 @@ class Request:
     response_format: str | None = None  # a structured output's schema (text/structured.py), by name
 
 
-def request_key(request: Request, prompt: str) -> str:
+def request_fields(request: Request, prompt: str) -> dict:
+    """What identifies a request: its key is a hash of these, and its archive records keep them."""
     fields = {
         "provider": request.provider,
         "model": request.model,
@@ -44,6 +45,11 @@ def request_key(request: Request, prompt: str) -> str:
     }
     if request.response_format:  # only then: every key made before structured output stays the same
         fields["response_format"] = request.response_format
+    return fields
+
+
+def request_key(request: Request, prompt: str) -> str:
+    fields = request_fields(request, prompt)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 

@@ -15,11 +15,12 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
 
 from daydream.calling.batch_api import CHAT_ENDPOINT, FINISHED, BatchAPI
-from daydream.calling.llm import Completion, LLMError, answer_in, chat_payload, is_retryable_status, request_extras
+from daydream.calling.llm import LLMError, answer_in, chat_payload, is_retryable_status, request_extras
 from daydream.fileio import read_text, write_atomic
 from daydream.store import batches
 from daydream.store.archive import Request, own_records
@@ -391,40 +392,41 @@ class BatchQueue:
         ledger.__dict__.update(on_disk.__dict__)
         if ledger.open:
             return True
-        with self._lock:
-            self._open.pop(ledger.local_id, None)
-            for item in ledger.items:
-                self._forget(item)
+        self._let_go(ledger)
         for item in ledger.items:
             self._resolve(item, None)
         return False
 
+    def _let_go(self, ledger: Ledger) -> None:
+        """This run watches the ledger no more: its requests are no longer found in it."""
+        with self._lock:
+            self._open.pop(ledger.local_id, None)
+            for item in ledger.items:
+                self._forget(item)
+
+    def _fail(self, custom_ids, error: Callable[[], Exception]) -> None:
+        """The calls waiting for these requests fail, each with a new error(); not settled twice."""
+        with self._lock:
+            waiters = [w for cid in custom_ids for w in self._waiters.pop(cid, [])]
+        for _, future in waiters:
+            if not future.done():
+                future.set_exception(error())
+
     def _give_up_for_now(self, ledger: Ledger, reason: str) -> None:
         """A batch this run cannot settle: its calls fail saying why, the ledger stays open."""
         self.report(reason)
-        with self._lock:
-            self._open.pop(ledger.local_id, None)
-            waiters = [w for item in ledger.items for w in self._waiters.pop(item.custom_id, [])]
-            for item in ledger.items:
-                self._forget(item)
-        for _, future in waiters:
-            if not future.done():
-                future.set_exception(LLMError(reason))
+        self._let_go(ledger)
+        self._fail([item.custom_id for item in ledger.items], lambda: LLMError(reason))
 
     def _refused(self, ledger: Ledger, exc: LLMError) -> None:
         ledger.state = "failed"
         ledger.unanswered = {item.custom_id: str(exc) for item in ledger.items}
         batches.save(self.store, ledger)
-        with self._lock:
-            self._open.pop(ledger.local_id, None)
-            for item in ledger.items:
-                self._forget(item)
+        self._let_go(ledger)
         self.report(f"the provider refused {batches.describe(ledger)}: {exc}")
-        with self._lock:
-            waiters = [w for item in ledger.items for w in self._waiters.pop(item.custom_id, [])]
-        for _, future in waiters:
-            if not future.done():
-                future.set_exception(LLMError(f"batch refused by {ledger.provider}: {exc}"))
+        self._fail(
+            [item.custom_id for item in ledger.items], lambda: LLMError(f"batch refused by {ledger.provider}: {exc}")
+        )
 
     @staticmethod
     def _note(ledger: Ledger, batch: dict) -> None:
@@ -440,10 +442,7 @@ class BatchQueue:
         )
         with self._lock:
             self._seen_in_flight.add(ledger.local_id)
-            waiters = [w for cid in custom_ids for w in self._waiters.pop(cid, [])]
-        for _, future in waiters:
-            if not future.done():
-                future.set_exception(BatchInFlight(message))
+        self._fail(custom_ids, lambda: BatchInFlight(message))
 
     # ---- collecting ------------------------------------------------------------------------
     def _collect(self, ledger: Ledger, batch: dict) -> None:
@@ -474,10 +473,7 @@ class BatchQueue:
             ledger.state = "cancelled" if ledger.status == "cancelled" else "collected"
             ledger.collected_at = batches.now_iso()
             batches.save(self.store, ledger)
-        with self._lock:
-            self._open.pop(ledger.local_id, None)
-            for item in ledger.items:
-                self._forget(item)
+        self._let_go(ledger)
         self.report(
             f"collected {batches.describe(ledger)}: {len(ledger.items) - len(unanswered)} responses archived"
             + (f", {len(unanswered)} without one" if unanswered else "")
@@ -512,19 +508,7 @@ class BatchQueue:
             raise LLMError("the batch's answer is an error", status, json.dumps(response.get("body"))[:200])
         answer = answer_in(status, json.dumps(response.get("body")))
         request, prompt = request_of(ledger.provider, body)
-        completion = Completion(
-            answer.text,
-            answer.finish_reason,
-            answer.usage,
-            ledger.provider,
-            request.model,
-            0.0,
-            1,
-            answer.response_id,
-            [],
-            answer.reasoning,
-            answer.cost,
-        )
+        completion = answer.completion(ledger.provider, request.model, _seconds_since(ledger.created_at))
         record = response_record(
             item.key,
             request,
@@ -534,7 +518,6 @@ class BatchQueue:
             batch={"batch_id": ledger.batch_id, "custom_id": item.custom_id, "local_id": ledger.local_id},
             price_factor=self.settings.discount,
         )
-        record["duration_s"] = round(_seconds_since(ledger.created_at), 3)
         return Found(record, "called", archive(self.store, item.stage, item.gen_id, item.key, item.slot, record))
 
     def _resolve(self, item: Item, paid: Found | None) -> None:
@@ -569,10 +552,7 @@ class BatchQueue:
             if call is None or self._closing.is_set():
                 return
             if ledger.state == "cancelled" and not (ledger.cancelled_at and ledger.cancelled_at < self._started_at):
-                waiters = self._waiters.pop(item.custom_id, [])
-                for _, future in waiters:
-                    if not future.done():
-                        future.set_exception(LLMError(f"{reason}: the batch was cancelled"))
+                self._fail([item.custom_id], lambda: LLMError(f"{reason}: the batch was cancelled"))
                 return
             if item.submission < self.settings.max_submissions:
                 again = Item(**{**asdict(item), "submission": item.submission + 1})

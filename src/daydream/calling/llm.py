@@ -139,6 +139,21 @@ class _Answer:
     reasoning: str | None
     cost: float | None
 
+    def completion(self, provider: str, model: str, duration_s: float, attempts: int = 1, retries=()) -> Completion:
+        return Completion(
+            self.text,
+            self.finish_reason,
+            self.usage,
+            provider,
+            model,
+            duration_s,
+            attempts,
+            self.response_id,
+            list(retries),
+            self.reasoning,
+            self.cost,
+        )
+
 
 def _completion_from_body(status: int, body: str, secrets: tuple[str, ...]) -> _Answer:
     """The answer in a 200 body. A body that is no completion is worth
@@ -245,19 +260,7 @@ def chat_completion(
                 except _Retryable as failed:
                     problem, status, excerpt = failed.args
                 else:
-                    return Completion(
-                        answer.text,
-                        answer.finish_reason,
-                        answer.usage,
-                        provider,
-                        model,
-                        time.monotonic() - started,
-                        attempt,
-                        answer.response_id,
-                        retries,
-                        answer.reasoning,
-                        answer.cost,
-                    )
+                    return answer.completion(provider, model, time.monotonic() - started, attempt, retries)
             else:
                 problem, excerpt = f"HTTP {status}", _excerpt(response.text, secrets)
                 if not is_retryable_status(status):

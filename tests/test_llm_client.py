@@ -204,3 +204,13 @@ def test_redaction_of_configured_and_key_shaped_secrets(text):
     redacted = redact(text, ("LOCALkey42\n",))
     assert "[redacted]" in redacted
     assert not any(part in redacted for part in ("LOCALkey42", "12345678", "0123456789abcdef"))
+
+
+def test_token_counts_and_charges_that_are_no_finite_amount_are_not_recorded():
+    from daydream.calling.llm import _usage, reported_cost
+
+    body = json.loads('{"usage": {"prompt_tokens": Infinity, "completion_tokens": NaN, "total_tokens": -3, '
+                      '"completion_tokens_details": {"reasoning_tokens": 7}, "cost": Infinity}}')  # fmt: skip
+    assert _usage(body) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "reasoning_tokens": 7}
+    assert reported_cost(body) is None
+    assert reported_cost({"usage": {"cost": 0.25}}) == 0.25 and reported_cost({"usage": {"cost": True}}) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -78,10 +79,16 @@ def _excerpt(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
-def _count(value) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+def _amount(value) -> float | None:
+    """A finite, non-negative number from a provider's JSON (which may carry NaN or Infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         return None
-    return int(value)
+    return value
+
+
+def _count(value) -> int | None:
+    amount = _amount(value)
+    return None if amount is None else int(amount)
 
 
 def _usage(data: dict) -> dict:
@@ -106,10 +113,8 @@ def _usage(data: dict) -> dict:
 def reported_cost(data: dict) -> float | None:
     """The charge the provider reports in the response (OpenRouter's usage.cost, in USD), if any."""
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    cost = usage.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost != cost or cost < 0 or cost == float("inf"):
-        return None
-    return float(cost)
+    cost = _amount(usage.get("cost"))
+    return None if cost is None else float(cost)
 
 
 def separate_reasoning(message: dict) -> str | None:

@@ -55,6 +55,13 @@ def collected(queue, calls, timeout=20):
     return [future.result(timeout=timeout) for future in futures]
 
 
+def each_fails(futures, error, match, timeout):
+    """Every future ends in `error` whose message matches."""
+    for future in futures:
+        with pytest.raises(error, match=match):
+            future.result(timeout=timeout)
+
+
 def archived(store, call):
     return own_records(store.gen_dir(call.stage, call.gen_id), call.key)
 
@@ -138,9 +145,7 @@ def test_a_stopped_run_leaves_its_batch_in_flight_and_the_next_collects_it(tmp_p
         futures = [queue.submit(call) for call in calls]
         wait_for(lambda: any(ledger.state == "submitted" for ledger in batches.ledgers(store)))
         queue.stop()
-        for future in futures:
-            with pytest.raises(LLMError, match="stopping"):
-                future.result(timeout=5)
+        each_fails(futures, LLMError, "stopping", timeout=5)
         assert not any(archived(store, call) for call in calls)
         server.batches.delay_s = 0
         queue = BatchQueue(where, store, report=lambda line: None)
@@ -189,9 +194,7 @@ def test_without_waiting_the_call_fails_saying_the_batch_is_in_flight(tmp_path):
         calls = judge_calls(store, where, 2)
         queue = BatchQueue(where, store, report=lambda line: None)
         futures = [queue.submit(call) for call in calls]
-        for future in futures:
-            with pytest.raises(BatchInFlight, match="the same command later collects it"):
-                future.result(timeout=10)
+        each_fails(futures, BatchInFlight, "the same command later collects it", timeout=10)
         queue.stop()
         queue = BatchQueue(where, store, report=lambda line: None)  # still in flight
         with pytest.raises(BatchInFlight):
@@ -214,9 +217,7 @@ def test_a_provider_that_refuses_batches_fails_the_calls_with_its_reason(tmp_pat
         original = queue.api.create
         queue.api.create = lambda file_id, *rest: original("file-missing", *rest)  # the server answers 400
         futures = [queue.submit(call) for call in calls]
-        for future in futures:
-            with pytest.raises(LLMError, match="batch refused"):
-                future.result(timeout=10)
+        each_fails(futures, LLMError, "batch refused", timeout=10)
         queue.stop()
     (ledger,) = batches.ledgers(store)
     assert ledger.state == "failed" and not ledger.open and not server.batches.order
@@ -447,9 +448,7 @@ def test_a_provider_that_stops_answering_fails_the_calls_bounded_and_keeps_the_b
         calls = judge_calls(store, where, 2)
         queue = BatchQueue(where, store, report=lambda line: None)
         futures = [queue.submit(call) for call in calls]
-        for future in futures:
-            with pytest.raises(LLMError, match="given up for this run"):
-                future.result(timeout=20)
+        each_fails(futures, LLMError, "given up for this run", timeout=20)
         queue.stop()
         looks = [c for c in server.batches.calls if c[0] == "GET" and c[1].startswith("/v1/batches/")]
         assert len(looks) == 9

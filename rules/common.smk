@@ -77,7 +77,7 @@ for _name, _value in resource_defaults(
     SETUP.default_caps(),
     workflow.global_resources.get("_cores").value,
     workflow.global_resources.get("_nodes").value,
-    batching=bool(SETUP.batched_stages()),
+    batching=bool(SETUP.batch_settings()),
 ).items():
     workflow.global_resources.setdefault(_name, _value)
 
@@ -180,7 +180,7 @@ def batch_slot(wildcards):
 
 
 PROVIDER_RESOURCES = {name: provider_slot(name) for name in SETUP.providers_in_use()}
-if SETUP.batched_stages():
+if SETUP.batch_settings():
     PROVIDER_RESOURCES[BATCH_WAITS] = batch_slot
 
 

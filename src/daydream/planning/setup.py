@@ -108,10 +108,6 @@ class Setup:
                 found[name] = batch
         return found
 
-    def batched_stages(self) -> dict[str, tuple[str, ...]]:
-        """Providers in use with batch mode, and the stages it covers."""
-        return {name: batch.stages for name, batch in self.batch_settings().items()}
-
     def prices(self) -> dict[str, dict]:
         """Prices per million tokens by model id, for models that have any."""
         return {

@@ -83,6 +83,11 @@ def parse_bool(row: dict, field: str, path: Path) -> bool:
     raise row_error(f"expected true/false (or 1/0), got {row.get(field)!r}", row, path, field)
 
 
+def parse_optional_bool(row: dict, field: str, path: Path) -> bool:
+    """An optional true/false column: absent or empty is false."""
+    return bool((row.get(field) or "").strip()) and parse_bool(row, field, path)
+
+
 def parse_positive_int(row: dict, field: str, path: Path, maximum: int) -> int:
     value = row.get(field, "").strip()
     try:

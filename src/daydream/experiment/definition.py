@@ -12,6 +12,7 @@ from daydream.store.layout import StoreLayout
 from daydream.tables import (
     check_unique,
     parse_bool,
+    parse_optional_bool,
     parse_optional_float,
     parse_positive_int,
     read_table,
@@ -203,7 +204,7 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
                 raise row_error(f"template file missing: {text_path}", row, path, "template_id")
             check_inside(text_path, templates_root)
             check_template_text(text_path, stage)
-        structured = _optional_bool(row, "structured_output", path)
+        structured = parse_optional_bool(row, "structured_output", path)
         if structured and kind != "score":
             raise row_error(
                 f"structured_output is for judges (evaluation templates), not {stage}", row, path, "structured_output"
@@ -213,11 +214,6 @@ def load_templates(data_root: Path, templates_root: Path, stage: str) -> list[Te
         )
     check_unique(rows, "template_id", path)
     return templates
-
-
-def _optional_bool(row: dict, column: str, path: Path) -> bool:
-    """An optional true/false column: absent or empty is false."""
-    return bool((row.get(column) or "").strip()) and parse_bool(row, column, path)
 
 
 def _reasoning_tag(row: dict, path: Path) -> str:
@@ -258,7 +254,7 @@ def load_models(data_root: Path) -> list[Model]:
                 parse_optional_float(row, "input_price_per_mtok", path) if "input_price_per_mtok" in row else None,
                 parse_optional_float(row, "output_price_per_mtok", path) if "output_price_per_mtok" in row else None,
                 _reasoning_tag(row, path),
-                _optional_bool(row, "structured_output", path),
+                parse_optional_bool(row, "structured_output", path),
             )
         )
     check_unique(rows, "id", path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from daydream.calling.llm import LLMError, RetryPolicy, _excerpt, is_retryable_status, parse_retry_after
+from daydream.calling.llm import LLMError, RetryPolicy, _excerpt, send, with_retries
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 FINISHED = ("completed", "failed", "expired", "cancelled")
@@ -20,48 +20,43 @@ class BatchAPI:
 
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        self.secrets = (api_key,) if api_key else ()
         self.policy = policy
         self.session = session or requests.Session()
         self.sleep = sleep
 
     def _request(self, method: str, path: str, attempts: int | None = None, **kwargs):
-        import requests
-
-        attempts = attempts or self.policy.max_attempts
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        secrets = (self.api_key,) if self.api_key else ()
         url = self.base_url + path
-        for attempt in range(1, attempts + 1):
-            wait = None
-            try:
-                response = self.session.request(method, url, headers=headers, timeout=self.policy.timeout_s, **kwargs)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                problem, status, excerpt = type(exc).__name__, None, _excerpt(str(exc), secrets)
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                problem, excerpt = f"HTTP {status}", _excerpt(response.text, secrets)
-                if not is_retryable_status(status):
-                    raise LLMError(f"{method} {path} rejected", status, excerpt)
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-            if attempt == attempts:
-                raise LLMError(
-                    f"{method} {path}: giving up after {attempt} attempts, the last: {problem}", status, excerpt
-                )
-            self.sleep(self.policy.backoff(attempt) if wait is None else wait)
-        raise AssertionError("unreachable")
+
+        def attempt_once(attempt: int, retries: list):
+            rejected = f"{method} {path} rejected"
+            return send(
+                self.session,
+                method,
+                url,
+                self.secrets,
+                rejected,
+                headers=headers,
+                timeout=self.policy.timeout_s,
+                **kwargs,
+            )
+
+        return with_retries(
+            attempt_once, self.policy, sleep=self.sleep, attempts=attempts, giving_up=f"{method} {path}: giving up"
+        )
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
         response = self._request(method, path, **kwargs)
         try:
             data = response.json()
         except ValueError:
-            raise LLMError(
-                f"{method} {path}: no JSON in the answer", response.status_code, response.text[:200]
-            ) from None
+            excerpt = _excerpt(response.text, self.secrets)
+            raise LLMError(f"{method} {path}: no JSON in the answer", response.status_code, excerpt) from None
         if not isinstance(data, dict):
-            raise LLMError(f"{method} {path}: unexpected answer", response.status_code, response.text[:200])
+            raise LLMError(
+                f"{method} {path}: unexpected answer", response.status_code, _excerpt(response.text, self.secrets)
+            )
         return data
 
     def upload(self, name: str, content: bytes) -> str:

@@ -132,7 +132,65 @@ def is_retryable_status(status: int) -> bool:
 
 
 class _Retryable(Exception):
-    """A failed attempt worth another: (problem, status, excerpt)."""
+    """A failed attempt worth another: (problem, status, excerpt), and the wait its Retry-After
+    asked for (None: backoff)."""
+
+    def __init__(self, problem: str, status: int | None, excerpt: str, wait: float | None = None):
+        super().__init__(problem, status, excerpt)
+        self.wait = wait
+
+
+def send(session, method: str, url: str, secrets: tuple[str, ...], rejected: str = "request rejected", **kwargs):
+    """One HTTP attempt: the response when its status is 2xx; _Retryable when another attempt is
+    worth it (timeouts, connection errors, 408, 429 and 5xx, with the Retry-After wait); LLMError
+    for the rest (`rejected` names it). Excerpts never carry the secrets."""
+    import requests
+
+    try:
+        response = session.request(method, url, **kwargs)
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        raise _Retryable(type(exc).__name__, None, _excerpt(str(exc), secrets)) from None
+    except requests.RequestException as exc:  # the request could not be sent (a bad header or URL)
+        raise LLMError(f"request not sent: {type(exc).__name__}", None, _excerpt(str(exc), secrets)) from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    excerpt = _excerpt(response.text, secrets)
+    if not is_retryable_status(status):
+        raise LLMError(rejected, status, excerpt)
+    raise _Retryable(f"HTTP {status}", status, excerpt, parse_retry_after(response.headers.get("Retry-After")))
+
+
+def with_retries(
+    attempt_once,
+    policy: RetryPolicy,
+    *,
+    sleep=time.sleep,
+    rng=random.random,
+    before_attempt=None,
+    attempts: int | None = None,
+    giving_up: str = "giving up",
+):
+    """attempt_once(attempt, retries) until it returns, at most `attempts` times (default
+    policy.max_attempts): after a _Retryable, the wait its Retry-After asked for, else backoff
+    with jitter. `retries` lists each failed attempt and its wait. before_attempt() runs before
+    each attempt (a rate limit's turn)."""
+    retries = []
+    limit = attempts or policy.max_attempts
+    for attempt in range(1, limit + 1):
+        if before_attempt is not None:
+            before_attempt()
+        try:
+            return attempt_once(attempt, retries)
+        except _Retryable as failed:
+            (problem, status, excerpt), wait = failed.args, failed.wait
+        if attempt == limit:
+            raise LLMError(f"{giving_up} after {attempt} attempts, the last: {problem}", status, excerpt)
+        if wait is None:
+            wait = policy.backoff(attempt, rng)
+        retries.append({"attempt": attempt, "problem": problem, "wait_s": round(wait, 3)})
+        sleep(wait)
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -246,38 +304,15 @@ def chat_completion(
         headers["Authorization"] = f"Bearer {api_key}"
     payload = chat_payload(model, prompt, max_tokens, temperature, extra_body)
     started = time.monotonic()
-    retries = []
-    for attempt in range(1, policy.max_attempts + 1):
-        wait = None
-        if before_attempt is not None:
-            before_attempt()
-        try:
-            response = session.post(url, headers=headers, json=payload, timeout=policy.timeout_s)
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            problem, status, excerpt = type(exc).__name__, None, _excerpt(str(exc), secrets)
-        except requests.RequestException as exc:  # the request could not be sent (a bad header or URL)
-            raise LLMError(f"request not sent: {type(exc).__name__}", None, _excerpt(str(exc), secrets)) from None
-        else:
-            status = response.status_code
-            if status == 200:
-                try:
-                    answer = _completion_from_body(status, response.text, secrets)
-                except _Retryable as failed:
-                    problem, status, excerpt = failed.args
-                else:
-                    return answer.completion(provider, model, time.monotonic() - started, attempt, retries)
-            else:
-                problem, excerpt = f"HTTP {status}", _excerpt(response.text, secrets)
-                if not is_retryable_status(status):
-                    raise LLMError("request rejected", status, excerpt)
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-        if attempt == policy.max_attempts:
-            raise LLMError(f"giving up after {attempt} attempts, the last: {problem}", status, excerpt)
-        if wait is None:
-            wait = policy.backoff(attempt, rng)
-        retries.append({"attempt": attempt, "problem": problem, "wait_s": round(wait, 3)})
-        sleep(wait)
-    raise AssertionError("unreachable")
+
+    def attempt_once(attempt: int, retries: list) -> Completion:
+        response = send(session, "POST", url, secrets, headers=headers, json=payload, timeout=policy.timeout_s)
+        if response.status_code != 200:
+            raise LLMError("request rejected", response.status_code, _excerpt(response.text, secrets))
+        answer = _completion_from_body(response.status_code, response.text, secrets)
+        return answer.completion(provider, model, time.monotonic() - started, attempt, retries)
+
+    return with_retries(attempt_once, policy, sleep=sleep, rng=rng, before_attempt=before_attempt)
 
 
 def offline_completion(

@@ -620,6 +620,12 @@ MUTATIONS = [
         "        return 1 if gen.provider == provider else 0",
         "tests/test_batches.py -k batches_its_evaluations",
     ),
+    (
+        "src/daydream/calling/batch_api.py",
+        "            excerpt = _excerpt(response.text, self.secrets)",
+        "            excerpt = response.text[:200]",
+        "tests/test_batches.py -k no_json",
+    ),
 ]
 
 

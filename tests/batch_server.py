@@ -8,7 +8,8 @@ its input file is answered by FakeLLM.completion, except the custom ids `fail(cu
 first batch created), the second half of its lines (status expired). `faults` script the
 endpoints, consumed in order per request: 'drop-after-upload' and 'drop-after-create' do the
 work and then reset the connection before answering (the client never learns the id), '500'
-and '429' answer with that status. Every batch created is recorded with the custom ids in it:
+and '429' answer with that status, 'echo-auth' with a 200 page that is no JSON
+and repeats the Authorization header. Every batch created is recorded with the custom ids in it:
 `submitted` counts how often each custom id was put in a batch."""
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class BatchEndpoints:
             fault = self.faults.pop(0) if self.faults else None
         if fault in ("500", "429", "404"):
             return self._send(handler, int(fault), {"error": {"message": "try again"}})
+        if fault == "echo-auth":  # a gateway page that is no JSON, repeating the credentials it got
+            return self._send(handler, 200, f"<html>seen: {handler.headers.get('Authorization')}</html>".encode())
         parts = path.rstrip("/").split("/")[2:]  # after /v1
         if method == "POST" and parts == ["files"]:
             file_id = self._upload(handler, raw)

@@ -474,3 +474,14 @@ def test_a_request_of_two_generations_that_no_batch_answers_is_called_once_for_b
     assert len([q for q in server.requests if q["path"].endswith("/chat/completions")]) == 1
     assert (first.origin, second.origin) == ("called", "store") and first.record["text"] == second.record["text"]
     assert second.file.startswith("gens/evaluation/e-other/")
+
+
+def test_a_batch_endpoint_answer_that_is_no_json_is_named_without_the_key(tmp_path):
+    from daydream.calling.batch_api import BatchAPI
+
+    with FakeLLM() as server:
+        server.batches.faults = ["echo-auth"]
+        api = BatchAPI(server.base_url, "sk-secret-batch-key", batch_endpoint(server).policy)
+        with pytest.raises(LLMError, match="no JSON in the answer") as info:
+            api.get("batch_1")
+    assert "sk-secret-batch-key" not in str(info.value) and "seen: Bearer" in str(info.value)

@@ -327,6 +327,12 @@ def table_file(name: str) -> str:
     return next(table.file for table in RESULT_TABLES if table.name == name)
 
 
+def result_paths(folder: str | Path) -> list[Path]:
+    """Every registered table and plot in a results folder, as its writers name them."""
+    folder = Path(folder)
+    return [folder / t.file for t in RESULT_TABLES] + [folder / PLOTS_DIR / p.file for p in RESULT_PLOTS]
+
+
 def write_results(
     data_root: str | Path,
     out_dir: str | Path,

@@ -200,12 +200,10 @@ def mark_stale(reports_dir: str, membership: str) -> None:
     """Date the tables written despite failures before the cohort's membership, so that the same
     command runs the failed generations and then the tables again: Snakemake takes outputs newer
     than their inputs as up to date, and then never asks for their missing inputs."""
-    from daydream.analysis.registry import PLOTS_DIR, RESULT_PLOTS, RESULT_TABLES
+    from daydream.analysis.registry import result_paths
 
     before = os.stat(membership).st_mtime - 1
-    files = [Path(reports_dir) / t.file for t in RESULT_TABLES]
-    files += [Path(reports_dir) / PLOTS_DIR / p.file for p in RESULT_PLOTS]
-    for path in files:
+    for path in result_paths(reports_dir):
         if path.is_file() and not path.is_symlink():
             os.utime(path, (before, before))
 

@@ -160,6 +160,7 @@ def measure(command: list[str], cwd: Path, server=None) -> dict:
     return {
         "wall": wall,
         "cpu": usage.ru_utime + usage.ru_stime,
+        "cpu_system": usage.ru_stime,
         "rss_mib": usage.ru_maxrss / 1024,
         "core_share_in_flight": core_share_in_flight(samples),
     }
@@ -209,7 +210,10 @@ def latency_run(args) -> None:
     print(f"  dry run after the checkpoint:  {after['wall']:6.1f} s, peak {after['rss_mib']:5.0f} MiB")
     print(f"  calls: {calls} planned, {requests} requests at the server, {done} evaluations parsed")
     print(f"  wall {run['wall']:.1f} s; floor {floor:.2f} s; wall/floor {run['wall'] / floor:.2f}x")
-    print(f"  CPU {run['cpu']:.1f} s = {run['cpu'] / calls:.3f} s per call (snakemake and all its processes)")
+    print(
+        f"  CPU {run['cpu']:.1f} s = {run['cpu'] / calls:.3f} s per call (snakemake and all its processes; "
+        f"{run['cpu_system']:.1f} s of it in the kernel)"
+    )
     share = run["core_share_in_flight"]
     print(
         f"  while calls were in flight: {share:.0%} of a core" if share is not None else "  (no calls seen in flight)"

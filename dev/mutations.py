@@ -483,16 +483,16 @@ MUTATIONS = [
         "tests/test_review_browser.py",
     ),
     (
-        "src/daydream/workflow/scheduler_timers.py",
+        "src/daydream/workflow/scheduler_patch.py",
         "    if limiter is not None and delay == limiter.timespan and not _limit_bound(limiter):",
         "    if False:",
-        "tests/test_scheduler_timers.py -k resource",
+        "tests/test_scheduler_patch.py -k resource",
     ),
     (
-        "src/daydream/workflow/scheduler_timers.py",
+        "src/daydream/workflow/scheduler_patch.py",
         '    return allowed is None or allowed == 0 or getattr(limiter, "_daydream_taken", 0) >= allowed',
         "    return False",
-        "tests/test_scheduler_timers.py -k binding",
+        "tests/test_scheduler_patch.py -k binding",
     ),
     (
         "src/daydream/generating/steps.py",
@@ -625,6 +625,36 @@ MUTATIONS = [
         "            excerpt = _excerpt(response.text, self.secrets)",
         "            excerpt = response.text[:200]",
         "tests/test_batches.py -k no_json",
+    ),
+    (
+        "src/daydream/workflow/scheduler_patch.py",
+        "    self._open_jobs = Wakeups(pending)\n",
+        "",
+        "tests/test_scheduler_patch.py -k together",
+    ),
+    (
+        "src/daydream/workflow/scheduler_patch.py",
+        "            self._pending = 0\n",
+        "            self._pending -= 1\n",
+        "tests/test_scheduler_patch.py -k coalesce",
+    ),
+    (
+        "src/daydream/workflow/scheduler_patch.py",
+        "    return Deferred(lambda: listing(self))",
+        "    return listing(self)",
+        "tests/test_scheduler_patch.py -k remaining_jobs",
+    ),
+    (
+        "src/daydream/workflow/scheduler_patch.py",
+        "    if sizes_weighed(self):\n",
+        "    if True:\n",
+        "tests/test_scheduler_patch.py -k remaining_jobs",
+    ),
+    (
+        "src/daydream/workflow/scheduler_patch.py",
+        "    return not (isinstance(selector, Greedy) and selector.settings.omit_prioritize_by_temp_and_input)",
+        "    return not isinstance(selector, Greedy)",
+        "tests/test_scheduler_patch.py -k remaining_jobs",
     ),
 ]
 

@@ -35,7 +35,7 @@ from daydream.workflow.policy import (
     resource_defaults,
     stop_paying_on_interrupt,
 )
-from daydream.workflow import scheduler_timers
+from daydream.workflow import scheduler_patch
 from daydream.workflow.function_params import read_signatures_once
 from daydream.workflow.runner import Runner, force_calls, write_cost_plan
 
@@ -98,10 +98,10 @@ def run_context():
     )
 
 
-# Snakemake's scheduler without its idle re-evaluation chains (workflow/scheduler_timers.py)
-_TIMERS = scheduler_timers.install()
-if _TIMERS is not None:
-    print(f"note: Snakemake's scheduler left as it is ({_TIMERS}); long waits use more CPU", file=sys.stderr)
+# Snakemake's scheduler without its idle work (workflow/scheduler_patch.py)
+_SCHEDULER_PATCH = scheduler_patch.install()
+if _SCHEDULER_PATCH is not None:
+    print(f"note: Snakemake's scheduler left as it is ({_SCHEDULER_PATCH}); long waits use more CPU", file=sys.stderr)
 
 POLICY = RunPolicy(run_context)
 RUNNER = Runner(SPECS, SETUP.prices(), POLICY.provider_caps, POLICY.prefetch_calls, config["reuse"])

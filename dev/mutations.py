@@ -642,19 +642,19 @@ MUTATIONS = [
         "src/daydream/workflow/scheduler_patch.py",
         "    return Deferred(lambda: listing(self))",
         "    return listing(self)",
-        "tests/test_scheduler_patch.py -k remaining_jobs",
+        "tests/test_scheduler_patch.py -k read_once",
     ),
     (
         "src/daydream/workflow/scheduler_patch.py",
-        "    if sizes_weighed(self):\n",
-        "    if True:\n",
-        "tests/test_scheduler_patch.py -k remaining_jobs",
+        "    unmeasured = [job for job in jobs if not all(path in known for path in job.input)]",
+        "    unmeasured = list(jobs)",
+        "tests/test_scheduler_patch.py -k read_once",
     ),
     (
         "src/daydream/workflow/scheduler_patch.py",
-        "    return not (isinstance(selector, Greedy) and selector.settings.omit_prioritize_by_temp_and_input)",
-        "    return not isinstance(selector, Greedy)",
-        "tests/test_scheduler_patch.py -k remaining_jobs",
+        "            self._condition.notify()",
+        "            pass",
+        "tests/test_scheduler_patch.py -k coalesce",
     ),
 ]
 

@@ -19,9 +19,11 @@ own work. Four changes, each leaving what the scheduler decides as it was:
 3. **The remaining jobs listed only for a selector that reads them.** Each round lists every job
    of the DAG that is neither running nor finished (`remaining_jobs`) for the selector; the greedy
    selector never reads it. Here the list is made on first use (the ILP selector still gets it).
-4. **Input sizes read only when the selection weighs them.** Each round stats every input of the
-   ready jobs it weighs; the greedy selector with `omit_prioritize_by_temp_and_input` (our
-   profile: jobs are prioritised by nothing but Snakemake's priority) never reads them.
+4. **Each input's size read once.** Each round stats every input of the ready jobs it weighs (the
+   selector prefers jobs with larger inputs), though a ready job's inputs are complete and no
+   longer change; a job waiting on a provider is weighed in many rounds. Here a round reads the
+   sizes of inputs not read before (Snakemake's own pruning of the sizes it keeps still applies:
+   a pruned input is read again).
 
 Guarded: `install()` patches only a Snakemake of the range pyproject.toml declares whose
 scheduler still looks as this module expects (`why_not` names what changed); otherwise it changes
@@ -96,10 +98,8 @@ def why_not() -> str | None:
         return "JobScheduler.job_selector no longer updates the input sizes"
     if not inspect.iscoroutinefunction(_original(scheduler, "update_input_sizes")):
         return "JobScheduler.update_input_sizes is no longer a coroutine"
-    from snakemake.scheduling.greedy import Scheduler as Greedy
-
-    if "self.settings.omit_prioritize_by_temp_and_input" not in inspect.getsource(Greedy.job_reward):
-        return "the greedy selector's reward no longer skips input sizes when told to"
+    if "self._input_sizes.update(" not in _source(scheduler, "update_input_sizes"):
+        return "JobScheduler.update_input_sizes no longer keeps the sizes in self._input_sizes"
     return None
 
 
@@ -211,22 +211,14 @@ def _remaining_jobs(self) -> Deferred:
     return Deferred(lambda: listing(self))
 
 
-# 4. Input sizes read only when the selection weighs them
-
-
-def sizes_weighed(scheduler) -> bool:
-    """Whether the scheduler's selector reads input sizes: the ILP selector does, the greedy one
-    unless told to omit them. (The greedy fallback, with Snakemake's default settings, is asked
-    only when a selector returns None, which the greedy one never does.)"""
-    from snakemake.scheduling.greedy import Scheduler as Greedy
-
-    selector = getattr(scheduler, "_scheduler", None)
-    return not (isinstance(selector, Greedy) and selector.settings.omit_prioritize_by_temp_and_input)
+# 4. Each input's size read once
 
 
 async def _update_input_sizes(self, jobs) -> None:
-    if sizes_weighed(self):
-        await getattr(type(self), _ORIGINAL + "update_input_sizes")(self, jobs)
+    known = self._input_sizes
+    unmeasured = [job for job in jobs if not all(path in known for path in job.input)]
+    if unmeasured:
+        await getattr(type(self), _ORIGINAL + "update_input_sizes")(self, unmeasured)
 
 
 def install() -> str | None:

@@ -656,6 +656,12 @@ MUTATIONS = [
         "            pass",
         "tests/test_scheduler_patch.py -k coalesce",
     ),
+    (
+        "src/daydream/workflow/scheduler_patch.py",
+        "        unmeasured = jobs  # it will prune: every job weighed this round must keep its sizes\n",
+        "",
+        "tests/test_scheduler_patch.py -k prunes",
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ reads, and still wake the scheduler when the job-rate limit really holds jobs ba
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -129,6 +130,39 @@ def test_a_binding_job_rate_limit_still_wakes_the_scheduler(tmp_path):
     """Two jobs a second and nothing running in between: only the timer can start the rest."""
     _, wall, _ = run(tmp_path, True, 8, 0.0, "--max-jobs-per-timespan", "2/1s", slots=100, timeout=60)
     assert wall < 60  # 8 jobs at 2 a second: about 4 s; a scheduler never woken again would hang
+
+
+class MeasuredPath(str):
+    async def exists(self):
+        return True
+
+    async def size(self):
+        return len(self)
+
+
+class Job:
+    def __init__(self, *inputs):
+        self.input = [MeasuredPath(path) for path in inputs]
+
+
+def test_input_sizes_kept_for_every_job_weighed_when_snakemake_prunes_them():
+    """Above 10,000 sizes Snakemake keeps only those of the jobs it is given: then it is given
+    all the round's jobs, or the selector would look up a size no longer kept."""
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    assert scheduler_patch.install() is None
+
+    class Scheduler:
+        _daydream_original_update_input_sizes = JobScheduler._daydream_original_update_input_sizes
+
+    few, many = Scheduler(), Scheduler()
+    few._input_sizes = {MeasuredPath("known"): 5}
+    many._input_sizes = {MeasuredPath(f"known{i}"): 6 for i in range(scheduler_patch.PRUNED_ABOVE)}
+    for scheduler, known in ((few, "known"), (many, "known1")):
+        jobs = [Job("new", known), Job(known)]
+        asyncio.run(JobScheduler.update_input_sizes(scheduler, jobs))
+        assert all(path in scheduler._input_sizes for job in jobs for path in job.input)
+    assert len(few._input_sizes) == 2 and len(many._input_sizes) == 2  # pruned to the round's
 
 
 def test_wakeups_coalesce_and_never_drop_one():

@@ -22,8 +22,8 @@ own work. Four changes, each leaving what the scheduler decides as it was:
 4. **Each input's size read once.** Each round stats every input of the ready jobs it weighs (the
    selector prefers jobs with larger inputs), though a ready job's inputs are complete and no
    longer change; a job waiting on a provider is weighed in many rounds. Here a round reads the
-   sizes of inputs not read before (Snakemake's own pruning of the sizes it keeps still applies:
-   a pruned input is read again).
+   sizes of inputs not read before; when Snakemake is about to prune the sizes it keeps (above
+   10,000, to those of the jobs it is given), it is given all the round's jobs, as before.
 
 Guarded: `install()` patches only a Snakemake of the range pyproject.toml declares whose
 scheduler still looks as this module expects (`why_not` names what changed); otherwise it changes
@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 
 SUPPORTED = ((9, 0), (10, 0))  # Snakemake versions this was checked against: [from, to)
 _ORIGINAL = "_daydream_original_"  # prefix of the originals kept on the patched classes
+PRUNED_ABOVE = 10000  # input sizes kept: above this many, Snakemake keeps only those of the jobs it is given
 
 
 def _version() -> tuple[int, int]:
@@ -98,8 +99,9 @@ def why_not() -> str | None:
         return "JobScheduler.job_selector no longer updates the input sizes"
     if not inspect.iscoroutinefunction(_original(scheduler, "update_input_sizes")):
         return "JobScheduler.update_input_sizes is no longer a coroutine"
-    if "self._input_sizes.update(" not in _source(scheduler, "update_input_sizes"):
-        return "JobScheduler.update_input_sizes no longer keeps the sizes in self._input_sizes"
+    sizes = _source(scheduler, "update_input_sizes")
+    if "self._input_sizes.update(" not in sizes or f"len(self._input_sizes) > {PRUNED_ABOVE}" not in sizes:
+        return "JobScheduler.update_input_sizes no longer keeps the sizes in self._input_sizes, pruned as before"
     return None
 
 
@@ -217,8 +219,12 @@ def _remaining_jobs(self) -> Deferred:
 async def _update_input_sizes(self, jobs) -> None:
     known = self._input_sizes
     unmeasured = [job for job in jobs if not all(path in known for path in job.input)]
-    if unmeasured:
-        await getattr(type(self), _ORIGINAL + "update_input_sizes")(self, unmeasured)
+    if not unmeasured:
+        return
+    new = {path for job in unmeasured for path in job.input if path not in known}
+    if len(known) + len(new) > PRUNED_ABOVE:
+        unmeasured = jobs  # it will prune: every job weighed this round must keep its sizes
+    await getattr(type(self), _ORIGINAL + "update_input_sizes")(self, unmeasured)
 
 
 def install() -> str | None:

@@ -1,8 +1,10 @@
 """workflow/scheduler_patch.py: the one patch of Snakemake's internals. It must install in the
 Snakemake this project declares (an upgrade that changes what it relies on fails here, loudly,
 instead of making runs silently busier), cut the scheduling rounds of jobs that wait on a
-resource, take in the jobs that finish together in one round, skip the input sizes no selector
-reads, and still wake the scheduler when the job-rate limit really holds jobs back."""
+resource, take in the jobs that finish together in one round, read each input's size once (and
+keep it for every job weighed when Snakemake prunes them), list the remaining jobs only for a
+selector that reads them, and still wake the scheduler when the job-rate limit really holds jobs
+back."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_scale import measure  # noqa: E402
+from bench_scale import measure, print_calls_run  # noqa: E402
 
 from llm_server import FakeLLM  # noqa: E402
 
@@ -66,14 +66,7 @@ def main() -> None:
     floor = args.calls * args.latency / args.cap
     print(f"inspect_ai: {args.calls} calls; latency {args.latency} s, cap {args.cap}")
     print(f"  requests at the server: {requests}")
-    print(f"  wall {run['wall']:.1f} s; floor {floor:.2f} s; wall/floor {run['wall'] / floor:.2f}x")
-    print(
-        f"  CPU {run['cpu']:.1f} s = {run['cpu'] / args.calls:.3f} s per call "
-        f"({run['cpu_system']:.1f} s of it in the kernel)"
-    )
-    share = run["core_share_in_flight"]
-    print(f"  while calls were in flight: {share:.0%} of a core" if share is not None else "  (no calls in flight)")
-    print(f"  peak requests in flight at the server: {peak}")
+    print_calls_run(run, args.calls, floor, peak, "the harness and its processes")
 
 
 if __name__ == "__main__":

@@ -209,9 +209,16 @@ def latency_run(args) -> None:
     print(f"  dry run before the checkpoint: {before['wall']:6.1f} s, peak {before['rss_mib']:5.0f} MiB")
     print(f"  dry run after the checkpoint:  {after['wall']:6.1f} s, peak {after['rss_mib']:5.0f} MiB")
     print(f"  calls: {calls} planned, {requests} requests at the server, {done} evaluations parsed")
+    print_calls_run(run, calls, floor, peak, "snakemake and all its processes")
+    print(f"  nothing-to-do rerun: {rerun['wall']:.1f} s, peak {rerun['rss_mib']:.0f} MiB")
+
+
+def print_calls_run(run: dict, calls: int, floor: float, peak: int, whose: str) -> None:
+    """A measured run against the latency server: wall against the floor, CPU per call (and its
+    kernel share), the share of a core while calls were in flight, the peak in flight."""
     print(f"  wall {run['wall']:.1f} s; floor {floor:.2f} s; wall/floor {run['wall'] / floor:.2f}x")
     print(
-        f"  CPU {run['cpu']:.1f} s = {run['cpu'] / calls:.3f} s per call (snakemake and all its processes; "
+        f"  CPU {run['cpu']:.1f} s = {run['cpu'] / calls:.3f} s per call ({whose}; "
         f"{run['cpu_system']:.1f} s of it in the kernel)"
     )
     share = run["core_share_in_flight"]
@@ -219,7 +226,6 @@ def latency_run(args) -> None:
         f"  while calls were in flight: {share:.0%} of a core" if share is not None else "  (no calls seen in flight)"
     )
     print(f"  peak requests in flight at the server: {peak}")
-    print(f"  nothing-to-do rerun: {rerun['wall']:.1f} s, peak {rerun['rss_mib']:.0f} MiB")
 
 
 def growth_point(evaluations: int, extra: list[str], with_runs: bool) -> dict:

@@ -646,9 +646,9 @@ MUTATIONS = [
     ),
     (
         "src/daydream/workflow/scheduler_patch.py",
-        "    unmeasured = [job for job in jobs if not all(path in known for path in job.input)]",
-        "    unmeasured = list(jobs)",
-        "tests/test_scheduler_patch.py -k read_once",
+        "        jobs = [job for job in jobs if not new.isdisjoint(job.input)]",
+        "        pass",
+        "tests/test_scheduler_patch.py -k not_read_before",
     ),
     (
         "src/daydream/workflow/scheduler_patch.py",
@@ -658,8 +658,8 @@ MUTATIONS = [
     ),
     (
         "src/daydream/workflow/scheduler_patch.py",
-        "        unmeasured = jobs  # it will prune: every job weighed this round must keep its sizes\n",
-        "",
+        "    if len(known) + len(new) <= PRUNED_ABOVE:\n",
+        "    if True:\n",
         "tests/test_scheduler_patch.py -k prunes",
     ),
 ]

@@ -134,11 +134,15 @@ def test_a_binding_job_rate_limit_still_wakes_the_scheduler(tmp_path):
     assert wall < 60  # 8 jobs at 2 a second: about 4 s; a scheduler never woken again would hang
 
 
+READ: list[str] = []  # the inputs whose size was read
+
+
 class MeasuredPath(str):
     async def exists(self):
         return True
 
     async def size(self):
+        READ.append(str(self))
         return len(self)
 
 
@@ -147,9 +151,9 @@ class Job:
         self.input = [MeasuredPath(path) for path in inputs]
 
 
-def test_input_sizes_kept_for_every_job_weighed_when_snakemake_prunes_them():
-    """Above 10,000 sizes Snakemake keeps only those of the jobs it is given: then it is given
-    all the round's jobs, or the selector would look up a size no longer kept."""
+def sizes_read(known: list[str], jobs: list[Job]) -> tuple[set, dict]:
+    """The inputs whose size one round reads, and the sizes kept after it, through the patch and
+    Snakemake's own update_input_sizes."""
     from snakemake.scheduling.job_scheduler import JobScheduler
 
     assert scheduler_patch.install() is None
@@ -157,14 +161,28 @@ def test_input_sizes_kept_for_every_job_weighed_when_snakemake_prunes_them():
     class Scheduler:
         _daydream_original_update_input_sizes = JobScheduler._daydream_original_update_input_sizes
 
-    few, many = Scheduler(), Scheduler()
-    few._input_sizes = {MeasuredPath("known"): 5}
-    many._input_sizes = {MeasuredPath(f"known{i}"): 6 for i in range(scheduler_patch.PRUNED_ABOVE)}
-    for scheduler, known in ((few, "known"), (many, "known1")):
-        jobs = [Job("new", known), Job(known)]
-        asyncio.run(JobScheduler.update_input_sizes(scheduler, jobs))
-        assert all(path in scheduler._input_sizes for job in jobs for path in job.input)
-    assert len(few._input_sizes) == 2 and len(many._input_sizes) == 2  # pruned to the round's
+    scheduler = Scheduler()
+    scheduler._input_sizes = {MeasuredPath(path): 1 for path in known}
+    READ.clear()
+    asyncio.run(JobScheduler.update_input_sizes(scheduler, jobs))
+    return set(READ), scheduler._input_sizes
+
+
+def test_a_round_reads_the_sizes_of_jobs_with_an_input_not_read_before():
+    read, kept = sizes_read(["a", "b"], [Job("new", "a"), Job("b")])
+    assert read == {"new", "a"}  # the second job's input was read before
+    assert set(kept) == {"new", "a", "b"}
+    read, _ = sizes_read(["a", "b"], [Job("a"), Job("b")])
+    assert read == set()
+
+
+def test_input_sizes_kept_for_every_job_weighed_when_snakemake_prunes_them():
+    """Above 10,000 sizes Snakemake keeps only those of the jobs it is given: then it is given
+    all the round's jobs, or the selector would look up a size no longer kept."""
+    known = [f"known{i}" for i in range(scheduler_patch.PRUNED_ABOVE)]
+    read, kept = sizes_read(known, [Job("new", "known1"), Job("known2")])
+    assert read == {"new", "known1", "known2"}
+    assert set(kept) == {"new", "known1", "known2"}  # pruned to the round's
 
 
 def test_wakeups_coalesce_and_never_drop_one():

@@ -218,13 +218,13 @@ def _remaining_jobs(self) -> Deferred:
 
 async def _update_input_sizes(self, jobs) -> None:
     known = self._input_sizes
-    unmeasured = [job for job in jobs if not all(path in known for path in job.input)]
-    if not unmeasured:
+    new = {path for job in jobs for path in job.input if path not in known}
+    if not new:
         return
-    new = {path for job in unmeasured for path in job.input if path not in known}
-    if len(known) + len(new) > PRUNED_ABOVE:
-        unmeasured = jobs  # it will prune: every job weighed this round must keep its sizes
-    await getattr(type(self), _ORIGINAL + "update_input_sizes")(self, unmeasured)
+    if len(known) + len(new) <= PRUNED_ABOVE:
+        jobs = [job for job in jobs if not new.isdisjoint(job.input)]
+    # else it will prune: every job weighed this round must keep its sizes, so it gets them all
+    await getattr(type(self), _ORIGINAL + "update_input_sizes")(self, jobs)
 
 
 def install() -> str | None:

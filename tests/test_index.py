@@ -2,8 +2,10 @@
 without Snakemake: the files are the truth, the index follows them."""
 
 import json
+import multiprocessing
 import shutil
 import sqlite3
+import time
 
 from daydream.fileio import write_json_atomic
 from daydream.store.archive import archive_response
@@ -96,3 +98,34 @@ def test_a_response_whose_file_is_gone_is_forgotten_and_the_next_one_answers(tmp
     found = shared_response(store, "evaluation", "b1", KEY, 1)
     assert found.record["text"] == "second"
     assert texts(store, index_of(store).paid(KEY, 1)) == ["second"]
+
+
+def _refresh_fresh_stores(roots: list[str], start: float, expected: int) -> list[str]:
+    """In a process of its own: each store's index, found missing, built and read, the processes
+    starting on each store at the same moment."""
+    problems = []
+    for i, root in enumerate(roots):
+        time.sleep(max(0.0, start + 0.2 * i - time.time()))
+        try:
+            report = ResponseIndex(StoreLayout(root)).refresh()
+            if report.responses != expected:
+                problems.append(f"{root}: refresh saw {report.responses} responses")
+        except sqlite3.Error as exc:
+            problems.append(f"{root}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def test_runs_starting_at_once_on_one_data_root_never_remove_the_index_under_each_other(tmp_path):
+    """Two cohorts' runs on one data root both find the index missing and build it: one waits for
+    the other (without the index lock, one removed the file the other was building: disk I/O error)."""
+    roots = []
+    for n in range(12):
+        store = StoreLayout(tmp_path / f"data{n}")
+        for i in range(40):
+            archive(store, "evaluation", f"e{i}", KEY, 1, paid_record(f"text {i}"))
+        store.index_file.unlink()  # a data root whose index is yet to be built
+        roots.append(str(store.path))
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        start = time.time() + 2  # after the workers have started
+        results = pool.starmap(_refresh_fresh_stores, [(roots, start, 40)] * 4)
+    assert [problem for problems in results for problem in problems] == []

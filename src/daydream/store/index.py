@@ -22,6 +22,7 @@ from pathlib import Path
 from daydream.fileio import listdir, open_file, read_json_object
 from daydream.stages import STAGES
 from daydream.store.layout import METADATA, RESPONSES, StoreLayout
+from daydream.store.locks import StoreLock
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -158,10 +159,10 @@ class ResponseIndex:
         """The index exists, is readable and of this version; else it is rebuilt from the files."""
         if self._ready:
             return
-        with self._ready_lock:
+        with self._ready_lock, StoreLock(self.store.index_lock):
             if not self._ready:
                 if not self._usable():
-                    self.rebuild()
+                    self._rebuild()
                 self._ready = True
 
     def _usable(self) -> bool:
@@ -185,6 +186,12 @@ class ResponseIndex:
 
     def rebuild(self) -> RefreshReport:
         """The whole index again, from every archive file in the store."""
+        with StoreLock(self.store.index_lock):
+            return self._rebuild()
+
+    def _rebuild(self) -> RefreshReport:
+        """rebuild(), its caller holding the index lock: another process on the data root never
+        has the file removed under it while it checks or builds it."""
         self._drop_connection()
         for suffix in ("", "-journal"):
             try:
@@ -210,8 +217,12 @@ class ResponseIndex:
     def refresh(self) -> RefreshReport:
         """Bring the index up to date with the files: a folder whose archive changed since it was
         indexed (written by another tool or version, copied in, removed) is scanned again."""
+        with StoreLock(self.store.index_lock):
+            return self._refresh()
+
+    def _refresh(self) -> RefreshReport:
         if not self._usable():
-            report = self.rebuild()
+            report = self._rebuild()
             self._ready = True
             return report
         self._ready = True
@@ -290,11 +301,15 @@ def _row(entry: Entry) -> tuple:
 
 _INDEXES: dict[str, ResponseIndex] = {}
 _INDEXES_LOCK = threading.Lock()
+_RESOLVED: dict[str, str] = {}  # a root's absolute name -> its real path (resolved once: a call asks per response)
 
 
 def index_of(store: StoreLayout) -> ResponseIndex:
     """The one index object of a data root in this process."""
-    key = str(store.path.resolve())
+    name = os.path.abspath(store.root)
+    key = _RESOLVED.get(name)
+    if key is None:
+        key = _RESOLVED[name] = str(Path(name).resolve())
     with _INDEXES_LOCK:
         index = _INDEXES.get(key)
         if index is None:

@@ -168,6 +168,10 @@ class StoreLayout:
     def index_file(self) -> Path:
         return self.state_dir / "responses.sqlite3"
 
+    @property
+    def index_lock(self) -> Path:
+        return self.state_dir / "index.lock"
+
     def request_lock(self, key: str, slot: int) -> Path:
         return self.state_dir / "locks" / key[:2] / f"{key}-{slot}.lock"
 

@@ -662,6 +662,30 @@ MUTATIONS = [
         "    if True:\n",
         "tests/test_scheduler_patch.py -k prunes",
     ),
+    (
+        "src/daydream/fileio.py",
+        "FOLDERS_KEPT_OPEN = 2",
+        "FOLDERS_KEPT_OPEN = 0",
+        "tests/test_fileio.py -k opened_once",
+    ),
+    (
+        "src/daydream/fileio.py",
+        "        gone = exc.errno == errno.ESTALE or os.fstat(fd).st_nlink == 0",
+        "        gone = False",
+        "tests/test_fileio.py",
+    ),
+    (
+        "src/daydream/store/index.py",
+        "        with StoreLock(self.store.index_lock):\n            return self._refresh()",
+        "        return self._refresh()",
+        "tests/test_index.py -k at_once",
+    ),
+    (
+        "src/daydream/generating/steps.py",
+        '    if old_raw != text or "\\ufffd" in text:',
+        "    if old_raw is None:",
+        "tests/test_generation.py tests/test_reuse.py tests/test_workflow.py -k 'raw or redo'",
+    ),
 ]
 
 

@@ -1,12 +1,14 @@
 """One generation's steps without Snakemake: keys, request keys, the response archive, cost,
 validation, atomic writes, and the generate step on real files."""
 
+import errno
 import json
 import os
 import stat
 
 import pytest
 
+from daydream import fileio
 from daydream.calling.credentials import api_key_from, is_loopback
 from daydream.calling.engine import perform_call
 from daydream.calling.providers import endpoint
@@ -135,10 +137,18 @@ def test_cost_needs_both_prices():
     assert cost_of(usage, {"input": 3.0, "output": None}) is None and cost_of(usage, None) is None
 
 
-def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path):
+def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path, monkeypatch):
     target = write(tmp_path / "raw.txt", "paid response")
     with pytest.raises(TypeError):
-        write_atomic(target, object())  # not text: the write fails
+        write_atomic(target, object())  # not text: refused before anything is written
+    assert target.read_text() == "paid response"
+
+    def disk_error(fd):
+        raise OSError(errno.EIO, "input/output error")
+
+    monkeypatch.setattr(fileio.os, "fsync", disk_error)  # the temporary file is written, then the disk fails
+    with pytest.raises(OSError, match="input/output"):
+        write_atomic(target, "new response")
     assert target.read_text() == "paid response"
     assert [p.name for p in tmp_path.iterdir()] == ["raw.txt"]
 

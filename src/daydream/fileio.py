@@ -62,34 +62,119 @@ def _refused(root: str, parts: tuple[str, ...], upto: int) -> LinkRefused:
     )
 
 
-def _parent_fd(root: str, parts: tuple[str, ...], create: bool = False) -> int:
-    """A descriptor of the folder holding parts[-1], reached from the root one component at a
-    time without following a link (created when `create`)."""
-    if create:
-        os.makedirs(root, exist_ok=True)  # the root itself may be anywhere, a link included
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+FOLDERS_KEPT_OPEN = 2  # how far below a root folders stay open: the root, gens/, gens/<stage>/, logs/<stage>/
+_KEPT: dict[tuple[str, tuple[str, ...]], int] = {}  # (root, components) -> an open descriptor of that folder
+_KEPT_LOCK = threading.Lock()
+
+
+def _open_root(root: str, create: bool) -> int:
     try:
-        for i, part in enumerate(parts[:-1]):
-            try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                try:
-                    os.mkdir(part, 0o777, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(fd, part):
-                    raise _refused(root, parts, i) from None
-                raise
-            os.close(fd)
-            fd = child
-        return fd
-    except BaseException:
-        os.close(fd)
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        if not create:
+            raise
+        os.makedirs(root, exist_ok=True)  # the root itself may be anywhere, a link included
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _open_child(fd: int, root: str, parts: tuple[str, ...], i: int, create: bool) -> int:
+    """A descriptor of the folder parts[i] inside fd, never through a link (created when `create`)."""
+    part = parts[i]
+    try:
+        return os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+        try:
+            os.mkdir(part, 0o777, dir_fd=fd)
+        except FileExistsError:
+            pass
+        return _open_child(fd, root, parts, i, create=False)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(fd, part):
+            raise _refused(root, parts, i) from None
         raise
+
+
+def _kept_folder(root: str, parts: tuple[str, ...], create: bool) -> int:
+    """A descriptor of a folder near the root (at most FOLDERS_KEPT_OPEN components below it),
+    opened once per process: a file access then opens only the folders below it. A link put in
+    its place later is never followed through it (it names the folder that was checked), and a
+    folder removed or replaced meanwhile is noticed by _stale and opened again."""
+    fd = _KEPT.get((root, parts))
+    if fd is not None:
+        return fd
+    fd = (
+        _open_root(root, create)
+        if not parts
+        else _open_child(_kept_folder(root, parts[:-1], create), root, parts, len(parts) - 1, create)
+    )
+    with _KEPT_LOCK:
+        kept = _KEPT.setdefault((root, parts), fd)
+    if kept != fd:
+        os.close(fd)
+    return kept
+
+
+def _stale(exc: OSError, root: str, parts: tuple[str, ...]) -> bool:
+    """Whether an error reaching root/parts came from a kept folder removed meanwhile (a folder
+    removed has no link left; over NFS, its descriptor is stale); the root's kept folders are
+    then forgotten, to be opened again. Their descriptors are left open: another thread may be
+    using one (closing it could hand its number to an unrelated file)."""
+    if exc.errno not in (errno.ENOENT, errno.ESTALE):
+        return False
+    fd = _KEPT.get((root, parts[:-1][:FOLDERS_KEPT_OPEN]))
+    if fd is None:
+        return False
+    try:
+        gone = exc.errno == errno.ESTALE or os.fstat(fd).st_nlink == 0
+    except OSError:
+        gone = True
+    if gone:
+        _forget(root)
+    return gone
+
+
+def _forget(root: str, below: tuple[str, ...] = ()) -> None:
+    with _KEPT_LOCK:
+        for key in [key for key in _KEPT if key[0] == root and key[1][: len(below)] == below]:
+            del _KEPT[key]
+
+
+def _parent_fd(root: str, parts: tuple[str, ...], create: bool = False) -> tuple[int, bool]:
+    """A descriptor of the folder holding parts[-1], reached from the root one component at a
+    time without following a link (created when `create`), and whether the caller closes it
+    (not a kept folder)."""
+    folders = parts[:-1]
+    fd = _kept_folder(root, folders[:FOLDERS_KEPT_OPEN], create)
+    owned = False
+    try:
+        for i in range(FOLDERS_KEPT_OPEN, len(folders)):
+            child = _open_child(fd, root, parts, i, create)
+            if owned:
+                os.close(fd)
+            fd, owned = child, True
+        return fd, owned
+    except BaseException:
+        if owned:
+            os.close(fd)
+        raise
+
+
+def _in_parent(root: str, parts: tuple[str, ...], create: bool, action):
+    """action(descriptor of the folder holding parts[-1]); once more from the root when a kept
+    folder turned out stale."""
+    for last in (False, True):
+        try:
+            parent, owned = _parent_fd(root, parts, create)
+            try:
+                return action(parent)
+            finally:
+                if owned:
+                    os.close(parent)
+        except OSError as exc:
+            if last or not _stale(exc, root, parts):
+                raise
 
 
 def _is_link(dir_fd: int, name: str) -> bool:
@@ -105,21 +190,31 @@ def open_file(path: str | Path, flags: int = os.O_RDONLY, mode: int = 0o666) -> 
     if guarded is None:
         return os.open(path, flags, mode)
     root, parts = guarded
-    parent = _parent_fd(root, parts, create=bool(flags & os.O_CREAT))
-    try:
-        return os.open(parts[-1], flags | os.O_NOFOLLOW, mode, dir_fd=parent)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and _is_link(parent, parts[-1])):
-            raise _refused(root, parts, len(parts) - 1) from None
-        raise
-    finally:
-        os.close(parent)
+
+    def open_in(parent: int) -> int:
+        try:
+            return os.open(parts[-1], flags | os.O_NOFOLLOW, mode, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and _is_link(parent, parts[-1])):
+                raise _refused(root, parts, len(parts) - 1) from None
+            raise
+
+    return _in_parent(root, parts, bool(flags & os.O_CREAT), open_in)
 
 
 def read_bytes(path: str | Path) -> bytes:
     fd = open_file(path)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+    try:
+        size = os.fstat(fd).st_size + 1
+        data = os.read(fd, size)  # the whole file, unless it grew since
+        if len(data) < size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_text(path: str | Path, errors: str = "strict") -> str:
@@ -147,15 +242,9 @@ def exists(path: str | Path) -> bool:
         return os.path.exists(path)
     root, parts = guarded
     try:
-        parent = _parent_fd(root, parts)
+        info = _in_parent(root, parts, False, lambda parent: os.stat(parts[-1], dir_fd=parent, follow_symlinks=False))
     except (FileNotFoundError, NotADirectoryError):
         return False
-    try:
-        info = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    finally:
-        os.close(parent)
     if stat.S_ISLNK(info.st_mode):
         raise _refused(root, parts, len(parts) - 1)
     return True
@@ -178,34 +267,41 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
     The file gets the process's usual permissions (umask), so a shared data root stays shared.
     Below a data root no folder on the way may be a link, and a link at `path` itself is replaced
     (rename never follows it), so nothing is written anywhere else."""
+    if not isinstance(text, (str, bytes)):
+        raise TypeError(f"write_atomic writes text or bytes, not {type(text).__name__}")
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
     path = Path(path)
     guarded = _below(path)
     if guarded is None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        parent, name = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY), path.name
+        parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _write_and_rename(parent, path.name, data)
+        finally:
+            os.close(parent)
     else:
         root, parts = guarded
-        parent, name = _parent_fd(root, parts, create=True), parts[-1]
+        _in_parent(root, parts, True, lambda parent: _write_and_rename(parent, parts[-1], data))
+
+
+def _write_and_rename(parent: int, name: str, data: bytes) -> None:
     tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
         try:
-            binary = isinstance(text, bytes)
-            with os.fdopen(
-                fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
-            ) as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=parent)
-            except FileNotFoundError:
-                pass
-            raise
-    finally:
-        os.close(parent)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def write_json_atomic(path: str | Path, data: dict) -> None:
@@ -220,8 +316,9 @@ def remove_tree(path: str | Path, keep: tuple[str, ...] = ()) -> bool:
     if guarded is None:
         raise ValueError(f"{path} is not under a data root in use")
     root, parts = guarded
-    parent = _parent_fd(root, parts)
-    try:
+    _forget(root, parts)  # a kept folder inside is about to go
+
+    def remove_in(parent: int) -> bool:
         name = parts[-1]
         if _is_link(parent, name):
             os.unlink(name, dir_fd=parent)
@@ -240,8 +337,8 @@ def remove_tree(path: str | Path, keep: tuple[str, ...] = ()) -> bool:
             return False
         os.rmdir(name, dir_fd=parent)
         return True
-    finally:
-        os.close(parent)
+
+    return _in_parent(root, parts, False, remove_in)
 
 
 def _remove_entry(dir_fd: int, name: str) -> None:

@@ -59,10 +59,8 @@ def perform_call(call: Call, session=None, sleep=time.sleep) -> Found:
 
     The lock of the request key and slot makes concurrent callers (threads, another cohort's run
     on the same data root, jobs on other nodes) wait for the one call in progress and then reuse
-    its response instead of paying for a second."""
-    found = find_response(call)
-    if found is not None:
-        return found
+    its response instead of paying for a second. The archive is looked up only under the lock: a
+    look before it would read the same files twice for every new call."""
     with request_lock(call.store, call.key, call.slot):
         found = find_response(call)
         if found is not None:

@@ -13,13 +13,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from daydream import fileio
 from daydream.calling.engine import Call
 from daydream.fileio import write_atomic, write_json_atomic
 from daydream.ids import MEMBERSHIP_COLUMNS
 from daydream.planning.specs import GenerationSpec
 from daydream.stages import PARENT_STAGE
-from daydream.store.archive import import_unarchived_raw, keep_raw_before_overwrite, request_key
+from daydream.store.archive import import_unarchived_raw, keep_raw_before_overwrite, raw_text, request_key
 from daydream.store.layout import REASONING
 from daydream.store.responses import Found
 from daydream.tables import read_text
@@ -181,8 +180,9 @@ def generate(
     text = record["text"]
     answer = read_answer(record, gen.reasoning_tag, gen.request.response_format, gen.parser)
     metadata = llm_metadata(gen, found, call.key, prices, answer)
-    keep_raw_before_overwrite(gen.gen_dir, text)
-    if not _same_text(gen.raw_path, text):
+    old_raw = raw_text(gen.gen_dir)
+    keep_raw_before_overwrite(gen.gen_dir, text, old_raw)
+    if old_raw != text or "\ufffd" in text:  # (read with undecodable bytes as U+FFFD: written again)
         write_atomic(gen.raw_path, text)
     reasoning_path = gen.path(REASONING)
     if answer.split.reasoning is not None:
@@ -206,10 +206,3 @@ def generate(
     if answer.structured_fallback:
         return f"{how}; not the structured answer asked for ({answer.structured_fallback})"
     return f"{how}; parsed with {gen.parser}"
-
-
-def _same_text(path: str, text: str) -> bool:
-    try:
-        return fileio.read_text(path) == text
-    except (FileNotFoundError, UnicodeDecodeError):
-        return False

@@ -162,10 +162,10 @@ def import_unarchived_raw(gen_dir: Path, request: Request, replicate: int) -> Pa
     return archive_response(gen_dir, key, record)
 
 
-def keep_raw_before_overwrite(gen_dir: Path, new_text: str) -> Path | None:
-    """Before raw.txt is replaced: a raw.txt that is in no record is archived (unattributed: its
-    prompt may already be re-rendered), so nothing paid is ever overwritten."""
-    text = _text_or_none(Path(gen_dir) / RAW)
+def keep_raw_before_overwrite(gen_dir: Path, new_text: str, text: str | None) -> Path | None:
+    """Before raw.txt (its text: `text`, None when there is none) is replaced: a raw.txt that is
+    in no record is archived (unattributed: its prompt may already be re-rendered), so nothing
+    paid is ever overwritten."""
     if text is None or text == new_text or text in archived_texts(gen_dir):
         return None
     record = {
@@ -176,6 +176,11 @@ def keep_raw_before_overwrite(gen_dir: Path, new_text: str) -> Path | None:
         "created_at": now_iso(),
     }
     return archive_response(gen_dir, UNATTRIBUTED, record)
+
+
+def raw_text(gen_dir: Path) -> str | None:
+    """The generation's raw.txt as it is (undecodable bytes replaced), None when there is none."""
+    return _text_or_none(Path(gen_dir) / RAW)
 
 
 def _text_or_none(path: Path) -> str | None:

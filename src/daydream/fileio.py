@@ -7,8 +7,9 @@ definition `1_raw/`, whose files are resolved and must stay inside the root
 (experiment/definition.py). A link anywhere else (a generation folder, a file in one,
 responses/, a cohort folder, a log) is refused with a message naming it; removing a folder that
 is a link removes the link, never what it points to. Paths are opened one component at a time
-relative to the folder above (O_NOFOLLOW), so a link swapped in meanwhile is refused too. The
-data root itself may be a link: that is the user's own choice of where the data lives."""
+relative to the folder above (O_NOFOLLOW), so a link swapped in meanwhile is refused too; the
+folders nearest the root stay open (_kept_folder), so most accesses open only the generation's
+folder. The data root itself may be a link: that is the user's own choice of where the data lives."""
 
 from __future__ import annotations
 

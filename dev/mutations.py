@@ -113,9 +113,9 @@ MUTATIONS = [
     ),
     (
         "src/daydream/fileio.py",
-        "        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)",
-        "        tmp = name  # rewritten in place\n"
-        "        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=parent)",
+        "    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)",
+        "    tmp = name  # rewritten in place\n"
+        "    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=parent)",
         "tests/test_generation.py",
     ),
     (
@@ -230,10 +230,10 @@ MUTATIONS = [
     ),
     (
         "src/daydream/fileio.py",
-        "                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)\n"
-        "            except FileNotFoundError:",
-        "                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n"
-        "            except FileNotFoundError:",
+        "        return os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)\n"
+        "    except FileNotFoundError:",
+        "        return os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n"
+        "    except FileNotFoundError:",
         "tests/test_hardening.py -k written_through",
     ),
     (

@@ -232,8 +232,7 @@ MUTATIONS = [
         "src/daydream/fileio.py",
         "        return os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)\n"
         "    except FileNotFoundError:",
-        "        return os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n"
-        "    except FileNotFoundError:",
+        "        return os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n" "    except FileNotFoundError:",
         "tests/test_hardening.py -k written_through",
     ),
     (

@@ -136,15 +136,15 @@ def _stale(exc: OSError, root: str, parts: tuple[str, ...]) -> bool:
     return gone
 
 
-def _forget(root: str, below: tuple[str, ...] = ()) -> None:
+def _forget(root: str) -> None:
     with _KEPT_LOCK:
-        for key in [key for key in _KEPT if key[0] == root and key[1][: len(below)] == below]:
+        for key in [key for key in _KEPT if key[0] == root]:
             del _KEPT[key]
 
 
 def _parent_fd(root: str, parts: tuple[str, ...], create: bool = False) -> tuple[int, bool]:
-    """A descriptor of the folder holding parts[-1], reached from the root one component at a
-    time without following a link (created when `create`), and whether the caller closes it
+    """A descriptor of the folder holding parts[-1], reached from its kept folder one component
+    at a time without following a link (created when `create`), and whether the caller closes it
     (not a kept folder)."""
     folders = parts[:-1]
     fd = _kept_folder(root, folders[:FOLDERS_KEPT_OPEN], create)
@@ -317,7 +317,6 @@ def remove_tree(path: str | Path, keep: tuple[str, ...] = ()) -> bool:
     if guarded is None:
         raise ValueError(f"{path} is not under a data root in use")
     root, parts = guarded
-    _forget(root, parts)  # a kept folder inside is about to go
 
     def remove_in(parent: int) -> bool:
         name = parts[-1]

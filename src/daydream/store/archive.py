@@ -126,7 +126,7 @@ def import_unarchived_raw(gen_dir: Path, request: Request, replicate: int) -> Pa
     so that it is never lost and answers the current request only when that request's prompt is
     the same text. Without a prompt beside it, it is kept as unattributed: never reused.
     Returns the record written, None when there was nothing to archive."""
-    text = _text_or_none(Path(gen_dir) / RAW)
+    text = raw_text(gen_dir)
     if text is None or text in archived_texts(gen_dir):
         return None
     metadata = read_json_object(Path(gen_dir) / METADATA)

@@ -685,6 +685,12 @@ MUTATIONS = [
         "    if old_raw is None:",
         "tests/test_generation.py tests/test_reuse.py tests/test_workflow.py -k 'raw or redo'",
     ),
+    (
+        "src/daydream/fileio.py",
+        "    for last in (False, True):",
+        "    for last in (True,):",
+        "tests/test_fileio.py",
+    ),
 ]
 
 

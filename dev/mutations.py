@@ -691,6 +691,12 @@ MUTATIONS = [
         "    for last in (True,):",
         "tests/test_fileio.py",
     ),
+    (
+        "src/daydream/store/index.py",
+        '            connection.execute("PRAGMA journal_mode=TRUNCATE")\n',
+        "",
+        "tests/test_index.py -k leaves_no_file",
+    ),
 ]
 
 

@@ -8,8 +8,9 @@ rebuilds it all).
 SQLite from the standard library, in <data_root>/.daydream/: several processes (two cohorts at
 once, Slurm jobs on the nodes) and the threads of one process use it at once. Its rollback
 journal (not WAL, which needs shared memory and so one machine) relies on the file system's
-POSIX locks, as the request locks do. Commits do not wait for the disk: a crash can cost the
-index, never a response, and a damaged index is rebuilt."""
+POSIX locks, as the request locks do; it is emptied at each commit, not deleted and made again
+(a call frees no inode). Commits do not wait for the disk: a crash can cost the index, never a
+response, and a damaged index is rebuilt."""
 
 from __future__ import annotations
 
@@ -131,6 +132,7 @@ class ResponseIndex:
             os.close(open_file(self.path, os.O_RDWR | os.O_CREAT, 0o666))
             connection = sqlite3.connect(self.path, timeout=300, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA synchronous=OFF")
+            connection.execute("PRAGMA journal_mode=TRUNCATE")
             self._local.connection = connection
         return connection
 

@@ -22,12 +22,14 @@ of shell jobs would take far longer than ours: each spawns a shell).
     python benchmarks/bench_scale.py --growth 10920 --skip-run      # dry runs of 14,560 generations
     python benchmarks/bench_scale.py --growth 1000 5000 10000 20000
 
-Extra snakemake options go after `--`.
+Extra snakemake options go after `--`. CPU figures of runs one after another: pass
+`--keep-trees DIR` to each and remove DIR at the end of the sitting (run_folder says why).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import subprocess
@@ -187,10 +189,24 @@ def bare_snakefile(root: Path, generations: int) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def run_folder(keep_in: str | None):
+    """A run's tree: a temporary folder removed afterwards, or with --keep-trees one made under
+    that folder and left there. On ext4 without a journal every file created in the minutes after
+    many were removed scans past their freed inodes, so a run started right after the last one's
+    tree was removed pays kernel time for it (docs/performance.md)."""
+    if keep_in is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield folder
+    else:
+        Path(keep_in).mkdir(parents=True, exist_ok=True)
+        yield tempfile.mkdtemp(dir=keep_in)
+
+
 def latency_run(args) -> None:
     shape = cube_shape(args.evaluations, args.eval_templates, args.eval_replicates)
     calls = shape["drafts"] + shape["essays"] + shape["evaluations"]
-    with FakeLLM(latency_s=args.latency) as server, tempfile.TemporaryDirectory() as folder:
+    with FakeLLM(latency_s=args.latency) as server, run_folder(args.keep_trees) as folder:
         root = Path(folder)
         config = build_experiment(root, shape, args.eval_templates, args.eval_replicates, server.base_url)
         run_args = ["all_evaluations", "--cores", str(args.cores), "--resources", f"openrouter={args.cap}", *args.extra]
@@ -228,11 +244,11 @@ def print_calls_run(run: dict, calls: int, floor: float, peak: int, whose: str) 
     print(f"  peak requests in flight at the server: {peak}")
 
 
-def growth_point(evaluations: int, extra: list[str], with_runs: bool) -> dict:
+def growth_point(evaluations: int, extra: list[str], with_runs: bool, keep_in: str | None = None) -> dict:
     """One cube size: our dry runs, offline run and rerun; bare Snakemake with as many jobs."""
     shape = cube_shape(evaluations, 3, 1)
     figures: dict = {"shape": shape}
-    with tempfile.TemporaryDirectory() as folder:
+    with run_folder(keep_in) as folder:
         root = Path(folder)
         config = build_experiment(root, shape, 3, 1, "http://127.0.0.1:9/v1", provider="offline")
         figures["dry_before"] = measure(snakemake_command(root, config, "-n", "all_evaluations", *extra), root)
@@ -241,7 +257,7 @@ def growth_point(evaluations: int, extra: list[str], with_runs: bool) -> dict:
         if with_runs:
             figures["run"] = measure(snakemake_command(root, config, "all_evaluations", *extra), root)
             figures["rerun"] = measure(snakemake_command(root, config, "all_evaluations", *extra), root)
-    with tempfile.TemporaryDirectory() as folder:
+    with run_folder(keep_in) as folder:
         root = Path(folder)
         bare = [sys.executable, "-m", "snakemake", "-s", str(bare_snakefile(root, shape["generations"]))]
         bare += ["--cores", "all", *BARE_SETTINGS]
@@ -279,13 +295,18 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=32)
     parser.add_argument("--growth", type=int, nargs="+", help="growth curve over these evaluation counts")
     parser.add_argument("--skip-run", action="store_true", help="with --growth: dry runs only")
+    parser.add_argument(
+        "--keep-trees",
+        metavar="DIR",
+        help="make each run's tree under DIR and leave it there (remove DIR after the sitting: see run_folder)",
+    )
     parser.add_argument("extra", nargs="*", help="more snakemake options, after --")
     args = parser.parse_args()
     if args.growth:
         print("| " + " | ".join(GROWTH_COLUMNS) + " |")
         print("|" + "---|" * len(GROWTH_COLUMNS), flush=True)
         for evaluations in args.growth:
-            print_growth_row(growth_point(evaluations, args.extra, not args.skip_run))
+            print_growth_row(growth_point(evaluations, args.extra, not args.skip_run, args.keep_trees))
     else:
         latency_run(args)
 
